@@ -1,3 +1,17 @@
 """sklmixed: mixed-effects models for Python, after MixedModels.jl, with scikit-learn estimators."""
 
 __version__ = "0.1.0.dev0"
+
+from .datasets import list_datasets, load_dataset
+from .exceptions import ConvergenceWarning, RankDeficiencyWarning
+from .linearmixedmodel import LinearMixedModel
+from .optsummary import OptSummary
+
+__all__ = [
+    "LinearMixedModel",
+    "OptSummary",
+    "ConvergenceWarning",
+    "RankDeficiencyWarning",
+    "load_dataset",
+    "list_datasets",
+]

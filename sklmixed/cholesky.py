@@ -1,0 +1,508 @@
+r"""The blocked cross-product matrix ``A`` and its blocked Cholesky factor ``L``.
+
+With terms :math:`1..k` and the fixed block :math:`[X\,y]`, both matrices are stored as the
+lower-triangular blocks ``A[i][j]`` and ``L[i][j]`` (``i >= j``), and
+
+.. math::
+
+    L L^\top = \begin{bmatrix}\Lambda^\top Z^\top W Z\Lambda + I & \Lambda^\top Z^\top W [X y]\\
+    [X y]^\top W Z \Lambda & [X y]^\top W [X y]\end{bmatrix}.
+
+The block structure is decided once, symbolically, when the factor is built: the level
+pattern of every ``L`` block (its fill-in included) is computed from the data, and each
+block gets the cheapest storage that holds it (:mod:`sklmixed.blocks`). Each call of
+:meth:`BlockedCholesky.update_L` then runs a fixed program of vectorised kernels over
+preallocated buffers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import solve_triangular
+
+from .blocks import (
+    BlockedSparse,
+    UniformBlockDiagonal,
+    block_kind,
+    cholesky_inplace,
+    gemm_update,
+    right_trsm,
+    scatter_add,
+    syrk_update,
+    triangular_inverse,
+)
+
+__all__ = ["BlockedCholesky"]
+
+#: a random-effects block is stored sparse when at most this fraction of its level pairs occur
+SPARSE_DENSITY = 0.10
+#: largest number of block pairs a sparse rank update may scatter; beyond it BLAS on a dense copy wins
+MAX_PAIRS = 20_000_000
+
+
+def _pattern(rows, cols, shape) -> sp.csr_matrix:
+    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+def _binary(m: sp.spmatrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m)
+    m.eliminate_zeros()
+    m.data[:] = 1.0
+    return m
+
+
+def _pairs(A: BlockedSparse, B: BlockedSparse, lower: bool):
+    """All pairs (a, b) of blocks of A and B in the same column level."""
+    counts = np.diff(B.colptr)[A.cols]
+    total = int(counts.sum())
+    a_idx = np.repeat(np.arange(A.nnzb), counts)
+    starts = np.repeat(B.colptr[A.cols], counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    b_idx = starts + offsets
+    if lower:
+        keep = A.rows[a_idx] >= B.rows[b_idx]
+        a_idx, b_idx = a_idx[keep], b_idx[keep]
+    return a_idx, b_idx
+
+
+def _index_dtype(size: int):
+    return np.int32 if size < 2**31 - 1 else np.int64
+
+
+def _scale_dense(src: np.ndarray, lam_i, lam_j, out: np.ndarray) -> None:
+    """``out = Λ_i' src Λ_j`` for block-diagonal Λ's (``lam_i`` None for the fixed row)."""
+    Si = 1 if lam_i is None else lam_i.shape[0]
+    Sj = lam_j.shape[0]
+    if Si == 1 and Sj == 1:
+        np.multiply(src, (1.0 if lam_i is None else lam_i[0, 0]) * lam_j[0, 0], out=out)
+        return
+    np.copyto(out, src)
+    Ni, Nj = out.shape
+    if Sj > 1:
+        view = out.reshape((Ni, Sj, Nj // Sj), order="F")
+        view[...] = np.einsum("rtc,tu->ruc", view, lam_j)
+    else:
+        out *= lam_j[0, 0]
+    if lam_i is not None:
+        if Si > 1:
+            view = out.reshape((Si, Ni // Si, Nj), order="F")
+            view[...] = np.einsum("sic,su->uic", view, lam_i)
+        else:
+            out *= lam_i[0, 0]
+
+
+def _fortran_zeros(shape):
+    return np.zeros(shape, order="F")
+
+
+class BlockedCholesky:
+    """``A = [Z X y]' W [Z X y]`` in blocks, and its blocked Cholesky factor ``L``.
+
+    Parameters
+    ----------
+    remats : list of ReMat
+        The random-effects terms, largest first.
+    Xy : ndarray of shape (n, p + 1)
+        The full-rank fixed-effects model matrix with the response as last column.
+    weights : ndarray of shape (n,), optional
+        Case weights.
+
+    Attributes
+    ----------
+    A, L : list of lists
+        ``A[i][j]`` and ``L[i][j]`` for ``i >= j``; index ``k = len(remats)`` is ``[X y]``.
+    """
+
+    def __init__(self, remats, Xy, weights=None):
+        self.remats = list(remats)
+        self.k = len(self.remats)
+        self.Xy = np.asarray(Xy, dtype=float)
+        self.n, p1 = self.Xy.shape
+        self.p = p1 - 1
+        self.sizes = [r.nranef for r in self.remats] + [p1]
+        self._symbolic()
+        self._program = self._compile()
+        self.update_A(weights)
+
+    # ------------------------------------------------------------------ structure
+    def _symbolic(self) -> None:
+        """Level patterns of every block of L, and the storage each block gets."""
+        k, R = self.k, self.remats
+        P = [[None] * k for _ in range(k)]
+        obs_pattern = {}
+        diag_dense = [False] * k
+        for j in range(k):
+            eye = sp.identity(R[j].nlev, format="csr")
+            D = eye
+            for jj in range(j):
+                D = D + sp.tril(P[j][jj] @ P[j][jj].T)
+            diag_dense[j] = _binary(D).nnz > R[j].nlev
+            for i in range(j + 1, k):
+                obs_pattern[i, j] = _pattern(R[i].refs, R[j].refs, (R[i].nlev, R[j].nlev))
+                Pij = obs_pattern[i, j]
+                for jj in range(j):
+                    Pij = Pij + P[i][jj] @ P[j][jj].T
+                P[i][j] = _binary(Pij)
+        kind = [[None] * (k + 1) for _ in range(k + 1)]
+        for j in range(k):
+            kind[j][j] = "dense" if diag_dense[j] else "ubd"
+            for i in range(j + 1, k):
+                dense = diag_dense[j] or P[i][j].nnz > SPARSE_DENSITY * np.prod(P[i][j].shape)
+                for jj in range(j):
+                    touches = (P[i][jj] @ P[j][jj].T).nnz > 0
+                    if touches and "dense" in (kind[i][jj], kind[j][jj]):
+                        dense = True
+                if not dense and diag_dense[i]:
+                    colcounts = np.diff(P[i][j].tocsc().indptr)
+                    npairs = float(np.sum(colcounts * (colcounts + 1) / 2)) * R[i].S ** 2
+                    dense = npairs > MAX_PAIRS
+                kind[i][j] = "dense" if dense else "sparse"
+            kind[k][j] = "dense"
+        kind[k][k] = "dense"
+        self.kind = kind
+        self.patterns = P
+
+        def empty(i, j):
+            if kind[i][j] == "ubd":
+                return UniformBlockDiagonal.zeros(R[j].nlev, R[j].S)
+            if kind[i][j] == "sparse":
+                coo = P[i][j].tocoo()
+                order = np.lexsort((coo.row, coo.col))
+                return BlockedSparse(coo.row[order], coo.col[order], P[i][j].shape, R[i].S, R[j].S)
+            return _fortran_zeros((self.sizes[i], self.sizes[j]))
+
+        self.A = [[empty(i, j) for j in range(i + 1)] for i in range(k + 1)]
+        self.L = [[blk.copy(order="F") if isinstance(blk, np.ndarray) else blk.copy() for blk in row] for row in self.A]
+        # where each observation lands in each sparse A block
+        self._obs_block = {}
+        for i in range(k):
+            for j in range(i):
+                if kind[i][j] == "sparse":
+                    self._obs_block[i, j] = self.A[i][j].block_index(R[i].refs, R[j].refs)
+        self._Zt = [r.z_matrix().T.tocsr() for r in R]
+        self._Linv = [None] * k
+
+    def block_description(self) -> str:
+        """A table of the block types, like MixedModels' ``BlockDescription``.
+
+        Each cell shows the type of the ``A`` block, or ``A/L`` where ``L`` differs.
+        """
+        names = [r.name for r in self.remats] + ["fixed"]
+        width = max(10, *(len(nm) + 2 for nm in names))
+        lines = ["rows:" + "".join(f"{nm:^{width}}" for nm in names)]
+        for i in range(self.k + 1):
+            cells = []
+            for j in range(i + 1):
+                a, l_ = block_kind(self.A[i][j]), block_kind(self.L[i][j])
+                cells.append(f"{a:^{width}}" if a == l_ else f"{a + '/' + l_:^{width}}")
+            lines.append(f"{self.sizes[i]:>4}:" + "".join(cells))
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ A
+    def update_A(self, weights=None) -> None:
+        """Recompute every block of ``A`` for the current ``Xy`` and case weights."""
+        R, k = self.remats, self.k
+        w = None if weights is None else np.asarray(weights, dtype=float)
+        for i in range(k):
+            zi = R[i].z if w is None else R[i].z * w
+            for j in range(i + 1):
+                blk = self.A[i][j]
+                Si, Sj = R[i].S, R[j].S
+                vals = zi[:, None, :] * R[j].z[None, :, :]  # (Si, Sj, n)
+                s = np.arange(Si)[:, None, None]
+                t = np.arange(Sj)[None, :, None]
+                if isinstance(blk, UniformBlockDiagonal):
+                    pos = R[i].refs[None, None, :] * (Si * Si) + s * Si + t
+                    blk.data[...] = scatter_add(blk.data.size, pos, vals).reshape(blk.data.shape)
+                elif isinstance(blk, BlockedSparse):
+                    pos = self._obs_block[i, j][None, None, :] * (Si * Sj) + s * Sj + t
+                    blk.data[...] = scatter_add(blk.data.size, pos, vals).reshape(blk.data.shape)
+                else:
+                    Ni = blk.shape[0]
+                    pos = (R[j].refs[None, None, :] * Sj + t) * Ni + R[i].refs[None, None, :] * Si + s
+                    blk[...] = scatter_add(blk.size, pos, vals).reshape(blk.shape, order="F")
+        wXy = self.Xy if w is None else self.Xy * w[:, None]
+        for j in range(k):
+            self.A[k][j][...] = (self._Zt[j] @ wXy).T
+        self.A[k][k][...] = self.Xy.T @ wXy
+
+    def set_response(self, y, weights=None) -> None:
+        """Install a new response (the last column of ``Xy``) and refresh its row of ``A``."""
+        self.Xy[:, -1] = y
+        wXy = self.Xy if weights is None else self.Xy * np.asarray(weights, dtype=float)[:, None]
+        for j in range(self.k):
+            self.A[self.k][j][...] = (self._Zt[j] @ wXy).T
+        self.A[self.k][self.k][...] = self.Xy.T @ wXy
+
+    # ------------------------------------------------------------------ L
+    def _compile(self):
+        """The sequence of kernels that ``update_L`` runs, bound to the block buffers."""
+        ops = []
+        k, A, L, R = self.k, self.A, self.L, self.remats
+        lam = [r.lambda_ for r in R]
+
+        # step 1: L[i][j] = Λ_i' A[i][j] Λ_j, with I added on random-effects diagonals
+        for j in range(k + 1):
+            for i in range(j, k + 1):
+                ops.append(self._scale_op(A[i][j], L[i][j], lam[i] if i < k else None,
+                                          lam[j] if j < k else None, inflate=(i == j < k)))
+        # step 2: left-looking blocked Cholesky
+        for j in range(k + 1):
+            for jj in range(j):
+                ops.append(self._rank_update_op(L[j][j], L[j][jj]))
+            ops.append(self._chol_op(j))
+            for i in range(j + 1, k + 1):
+                for jj in range(j):
+                    ops.append(self._product_op(L[i][j], L[i][jj], L[j][jj]))
+                ops.append(self._rdiv_op(i, j))
+        return [op for op in ops if op is not None]
+
+    @staticmethod
+    def _scale_op(src, dst, lam_i, lam_j, inflate):
+        if lam_j is None:  # the [X y] diagonal block
+            return lambda: np.copyto(dst, src)
+        if isinstance(dst, UniformBlockDiagonal):
+            a, d = src.data, dst.data
+            if dst.S == 1:
+                a1, d1 = a.reshape(-1), d.reshape(-1)
+
+                def op():
+                    np.multiply(a1, lam_j[0, 0] ** 2, out=d1)
+                    np.add(d1, 1.0, out=d1)
+                return op
+            idx = np.arange(dst.S)
+
+            def op():
+                np.matmul(np.matmul(lam_j.T, a), lam_j, out=d)
+                d[:, idx, idx] = d[:, idx, idx] + 1.0
+            return op
+        if isinstance(dst, BlockedSparse):
+            a, d = src.data, dst.data
+            if dst.Si == 1 and dst.Sj == 1:
+                a1, d1 = a.reshape(-1), d.reshape(-1)
+                return lambda: np.multiply(a1, lam_i[0, 0] * lam_j[0, 0], out=d1)
+            return lambda: np.matmul(np.matmul(lam_i.T, a), lam_j, out=d)
+        if inflate:
+            diag = dst.reshape(-1, order="F")[:: dst.shape[0] + 1]
+
+            def op():
+                _scale_dense(src, lam_i, lam_j, dst)
+                np.add(diag, 1.0, out=diag)
+            return op
+        return lambda: _scale_dense(src, lam_i, lam_j, dst)
+
+    @staticmethod
+    def _rank_update_op(C, B):
+        """``C -= B B'`` (lower triangle)."""
+        if isinstance(C, UniformBlockDiagonal):
+            S, nlev = C.S, C.nlev
+            cd = C.data
+            if isinstance(B, BlockedSparse):
+                if B.nnzb == 0:
+                    return None
+                rows = B.rows
+                if S == 1 and B.Sj == 1:
+                    c1, b1 = cd.reshape(-1), B.data.reshape(-1)
+                    return lambda: np.subtract(c1, np.bincount(rows, b1 * b1, minlength=nlev), out=c1)
+                pos = rows[:, None, None] * (S * S) + np.arange(S * S).reshape(1, S, S)
+
+                def op():
+                    prod = np.matmul(B.data, B.data.transpose(0, 2, 1))
+                    np.subtract(cd, scatter_add(cd.size, pos, prod).reshape(cd.shape), out=cd)
+                return op
+
+            def op():  # dense B whose product is block diagonal (nested factors)
+                g = B.reshape(nlev, S, -1)
+                np.subtract(cd, np.matmul(g, g.transpose(0, 2, 1)), out=cd)
+            return op
+        if isinstance(B, BlockedSparse):
+            if B.nnzb == 0:
+                return None
+            a_idx, b_idx = _pairs(B, B, lower=True)
+            Si = B.Si
+            N = C.shape[0]
+            s = np.arange(Si)[None, :, None]
+            t = np.arange(Si)[None, None, :]
+            pos = ((B.rows[b_idx][:, None, None] * Si + t) * N + B.rows[a_idx][:, None, None] * Si + s)
+            pos = pos.astype(_index_dtype(C.size))
+            flat = C.reshape(-1, order="F")
+            if Si == 1 and B.Sj == 1:
+                a_idx, b_idx = a_idx.astype(_index_dtype(B.nnzb)), b_idx.astype(_index_dtype(B.nnzb))
+                b1 = B.data.reshape(-1)
+                return lambda: np.subtract(flat, scatter_add(flat.size, pos, b1[a_idx] * b1[b_idx]), out=flat)
+
+            def op():
+                prod = np.matmul(B.data[a_idx], B.data[b_idx].transpose(0, 2, 1))
+                np.subtract(flat, scatter_add(flat.size, pos, prod), out=flat)
+            return op
+        return lambda: syrk_update(C, B)
+
+    @staticmethod
+    def _product_op(T, Aop, Bop):
+        """``T -= Aop Bop'``."""
+        a_sparse, b_sparse = isinstance(Aop, BlockedSparse), isinstance(Bop, BlockedSparse)
+        if (a_sparse and Aop.nnzb == 0) or (b_sparse and Bop.nnzb == 0):
+            return None
+        if a_sparse and b_sparse:
+            a_idx, b_idx = _pairs(Aop, Bop, lower=False)
+            if len(a_idx) == 0:
+                return None
+            Si, Sj = Aop.Si, Bop.Si
+            s = np.arange(Si)[None, :, None]
+            t = np.arange(Sj)[None, None, :]
+            if isinstance(T, BlockedSparse):
+                blk = T.block_index(Aop.rows[a_idx], Bop.rows[b_idx])
+                pos = blk[:, None, None] * (Si * Sj) + s * Sj + t
+                flat = T.data.reshape(-1)
+            else:
+                Ni = T.shape[0]
+                pos = (Bop.rows[b_idx][:, None, None] * Sj + t) * Ni + Aop.rows[a_idx][:, None, None] * Si + s
+                flat = T.reshape(-1, order="F")
+            pos = pos.astype(_index_dtype(flat.size))
+
+            def op():
+                prod = np.matmul(Aop.data[a_idx], Bop.data[b_idx].transpose(0, 2, 1))
+                np.subtract(flat, scatter_add(flat.size, pos, prod), out=flat)
+            return op
+        if isinstance(T, BlockedSparse):
+            raise AssertionError("a sparse block updated by a dense one; the symbolic phase must densify it")
+        if b_sparse:
+            return lambda: np.subtract(T, (Bop.tocsr() @ Aop.T).T, out=T)
+        if a_sparse:
+            return lambda: np.subtract(T, Aop.tocsr() @ Bop.T, out=T)
+        return lambda: gemm_update(T, Aop, Bop)
+
+    def _chol_op(self, j):
+        Ljj = self.L[j][j]
+        if isinstance(Ljj, UniformBlockDiagonal):
+            def op():
+                cholesky_inplace(Ljj)
+                self._Linv[j] = triangular_inverse(Ljj)
+            return op
+        return lambda: cholesky_inplace(Ljj)
+
+    def _rdiv_op(self, i, j):
+        """``L[i][j] <- L[i][j] L[j][j]^{-T}``."""
+        T, Ljj = self.L[i][j], self.L[j][j]
+        if not isinstance(Ljj, UniformBlockDiagonal):
+            return lambda: right_trsm(T, Ljj)
+        S = Ljj.S
+        if isinstance(T, BlockedSparse):
+            cols = T.cols
+            if S == 1 and T.Si == 1:
+                d1 = T.data.reshape(-1)
+                return lambda: np.multiply(d1, self._Linv[j].reshape(-1)[cols], out=d1)
+            return lambda: np.matmul(T.data, self._Linv[j][cols].transpose(0, 2, 1), out=T.data)
+        if S == 1:
+            return lambda: np.multiply(T, self._Linv[j].reshape(1, -1), out=T)
+
+        def op():
+            view = T.reshape((T.shape[0], S, Ljj.nlev), order="F")
+            view[...] = np.einsum("rtl,lut->rul", view, self._Linv[j])
+        return op
+
+    def update_L(self) -> None:
+        """Refactor ``L`` for the λ's currently installed in the terms.
+
+        Raises
+        ------
+        PosDefError
+            If a diagonal block is not positive definite.
+        """
+        for op in self._program:
+            op()
+
+    # ------------------------------------------------------------------ results
+    def logdet(self, reml: bool = False) -> float:
+        """``log |L_Z|^2`` (plus ``log |L_X|^2`` when ``reml``)."""
+        total = 0.0
+        for j in range(self.k):
+            blk = self.L[j][j]
+            d = blk.diagonal() if isinstance(blk, UniformBlockDiagonal) else np.diagonal(blk)
+            total += np.sum(np.log(d))
+        if reml:
+            total += np.sum(np.log(np.diagonal(self.L[self.k][self.k])[: self.p]))
+        return 2.0 * total
+
+    @property
+    def pwrss(self) -> float:
+        """Penalised weighted residual sum of squares at the conditional β̂ and û."""
+        return float(self.L[self.k][self.k][self.p, self.p] ** 2)
+
+    def fixef(self) -> np.ndarray:
+        """Conditional estimate β̂ (full-rank columns)."""
+        Lkk = self.L[self.k][self.k]
+        p = self.p
+        if p == 0:
+            return np.zeros(0)
+        return solve_triangular(Lkk[:p, :p], Lkk[p, :p], lower=True, trans="T")
+
+    def ranef_u(self, beta) -> list[np.ndarray]:
+        """Spherical conditional modes ``u`` (one ``nlev x S`` array per term) given β."""
+        k, p = self.k, self.p
+        v = [self.L[k][j][p, :] - self.L[k][j][:p, :].T @ beta for j in range(k)]
+        for i in range(k - 1, -1, -1):
+            v[i] = self.solve_transposed(i, v[i])
+            for jj in range(i):
+                blk = self.L[i][jj]
+                Bt = blk.tocsr().T if isinstance(blk, BlockedSparse) else blk.T
+                v[jj] = v[jj] - Bt @ v[i]
+        return [vi.reshape(r.nlev, r.S) for vi, r in zip(v, self.remats)]
+
+    def solve_transposed(self, i, v) -> np.ndarray:
+        """``L[i][i]^{-T} v``."""
+        blk = self.L[i][i]
+        if isinstance(blk, UniformBlockDiagonal):
+            S = blk.S
+            return np.einsum("lba,lb->la", self._Linv[i], v.reshape(blk.nlev, S)).reshape(-1)
+        return solve_triangular(blk, v, lower=True, trans="T")
+
+    def solve_lower(self, i, rhs) -> np.ndarray:
+        """``L[i][i]^{-1} rhs`` for a dense right-hand side (rows of ``rhs`` index the block)."""
+        blk = self.L[i][i]
+        if isinstance(blk, UniformBlockDiagonal):
+            S = blk.S
+            r = rhs.reshape(blk.nlev, S, -1)
+            return np.matmul(self._Linv[i], r).reshape(rhs.shape)
+        return solve_triangular(blk, rhs, lower=True)
+
+    def block_times(self, i, j, rhs) -> np.ndarray:
+        """``L[i][j] @ rhs`` for a dense ``rhs``."""
+        blk = self.L[i][j]
+        if isinstance(blk, BlockedSparse):
+            return blk.tocsr() @ rhs
+        return blk @ rhs
+
+    def condvar_unscaled(self, j) -> np.ndarray:
+        """Diagonal ``S x S`` blocks of ``(Λ'Z'ZΛ + I)^{-1}`` for term ``j``, shape (nlev, S, S)."""
+        blk = self.L[j][j]
+        r = self.remats[j]
+        S, nlev = r.S, r.nlev
+        # x_i = L_ii^{-1}(e - Σ_m L_im x_m): columns of L^{-1} for the levels of term j
+        if isinstance(blk, UniformBlockDiagonal):
+            Linv = self._Linv[j]
+            out = np.matmul(Linv.transpose(0, 2, 1), Linv)
+            xs = {j: None}
+        else:
+            x = solve_triangular(blk, np.eye(blk.shape[0]), lower=True)
+            xr = x.reshape(x.shape[0], nlev, S)
+            out = np.einsum("rla,rlb->lab", xr, xr)
+            xs = {j: x}
+        for i in range(j + 1, self.k):
+            acc = np.zeros((self.sizes[i], r.nranef))
+            for m in range(j, i):
+                if xs[m] is None:  # x_j is block diagonal with the Linv blocks
+                    Lij = self.L[i][j]
+                    dense = Lij.toarray() if isinstance(Lij, BlockedSparse) else Lij
+                    g = dense.reshape(dense.shape[0], nlev, S)
+                    acc += np.einsum("rla,lab->rlb", g, self._Linv[j]).reshape(acc.shape)
+                else:
+                    acc += self.block_times(i, m, xs[m])
+            xs[i] = self.solve_lower(i, -acc)
+            xi = xs[i].reshape(xs[i].shape[0], nlev, S)
+            out = out + np.einsum("rla,rlb->lab", xi, xi)
+        return out

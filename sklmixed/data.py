@@ -1,0 +1,117 @@
+"""Checking and preparing the data a mixed model is built from."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .formula import MixedFormula
+
+__all__ = ["prepare_data", "response_values", "case_weights", "required_columns"]
+
+_RESPONSE_CONTEXT = {"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log10": np.log10, "log2": np.log2}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def _variables(expr: str, what: str) -> set[str]:
+    import formulaic
+
+    try:
+        return set(formulaic.Formula(expr).required_variables)
+    except Exception as err:  # formulaic raises many types for syntax errors
+        raise ValueError(f"cannot parse the {what} {expr!r}: {err}") from None
+
+
+def required_columns(formula: MixedFormula) -> set[str]:
+    """Every data column a mixed formula refers to."""
+    cols = set() if _NAME.match(formula.response) else _variables(f"0 + I({formula.response})", "response")
+    if _NAME.match(formula.response):
+        cols.add(formula.response)
+    cols |= _variables(formula.fixed, "fixed-effects part")
+    for bar in formula.bars:
+        cols |= _variables(bar.lhs, f"random-effects term {bar}")
+        cols |= set(bar.factors)
+    return {c for c in cols if c not in _RESPONSE_CONTEXT}
+
+
+def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise") -> tuple[pd.DataFrame, np.ndarray]:
+    """Check that ``data`` holds every column the formula needs, free of missing values.
+
+    Returns a new DataFrame (the caller's is never changed) with only those columns, and
+    a boolean mask of the rows of ``data`` it keeps (all of them unless ``missing="drop"``).
+    """
+    if not isinstance(data, pd.DataFrame):
+        if isinstance(data, dict):
+            data = pd.DataFrame(data)
+        else:
+            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if missing not in ("raise", "drop"):
+        raise ValueError(f"missing must be 'raise' or 'drop', got {missing!r}")
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    needed = required_columns(formula)
+    extra = [e for e in extra if isinstance(e, str)]
+    unknown = sorted(c for c in needed | set(extra) if c not in data.columns)
+    if unknown:
+        raise ValueError(f"the formula {formula.text!r} uses column(s) {unknown} not in the data; "
+                         f"available: {list(map(str, data.columns))}")
+    cols = [c for c in data.columns if c in needed or c in set(extra)]
+    out = data.loc[:, cols].copy()
+    na = out.isna()
+    if out.select_dtypes(include="number").shape[1]:
+        num = out.select_dtypes(include="number")
+        na.loc[:, num.columns] |= ~np.isfinite(num.to_numpy(dtype=float))
+    bad = na.any(axis=1)
+    dropped = int(bad.sum())
+    if dropped:
+        if missing == "raise":
+            counts = na.sum()
+            desc = ", ".join(f"{c!r} ({int(k)})" for c, k in counts.items() if k)
+            raise ValueError(f"missing or non-finite values in column(s) {desc}; "
+                             "remove those rows or pass missing='drop'")
+        out = out.loc[~bad]
+        if len(out) == 0:
+            raise ValueError("no complete rows remain after dropping rows with missing values")
+    out = out.reset_index(drop=True)
+    return out, ~bad.to_numpy()
+
+
+def response_values(formula: MixedFormula, data: pd.DataFrame):
+    """The response column (or expression) as given, not yet converted."""
+    if formula.response in data.columns:
+        return data[formula.response]
+    import formulaic
+
+    mm = formulaic.model_matrix(f"0 + I({formula.response})", data, context=_RESPONSE_CONTEXT, na_action="raise")
+    return pd.Series(np.asarray(mm, dtype=float)[:, 0], name=formula.response)
+
+
+def case_weights(weights, data: pd.DataFrame, n: int, keep=None, *, what: str = "weights") -> np.ndarray | None:
+    """Validate case weights given as a column name or an array."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise ValueError(f"{what} column {weights!r} is not in the data")
+        w = data[weights]
+    else:
+        w = np.asarray(weights)
+        if w.ndim != 1:
+            raise ValueError(f"{what} must be one-dimensional, got shape {w.shape}")
+        if keep is not None:
+            if len(w) != len(keep):
+                raise ValueError(f"{what} has {len(w)} entries but the data has {len(keep)} rows")
+            w = w[keep]
+    try:
+        w = np.asarray(w, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be numeric") from None
+    if len(w) != n:
+        raise ValueError(f"{what} has {len(w)} entries but the data has {n} rows")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{what} has {int(np.sum(~np.isfinite(w)))} missing or non-finite values")
+    if np.any(w <= 0):
+        raise ValueError(f"{what} must be positive; {int(np.sum(w <= 0))} are zero or negative")
+    return w

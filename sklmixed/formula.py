@@ -1,0 +1,227 @@
+"""Parsing of lme4-style mixed-model formulas.
+
+The fixed-effects part is handed to formulaic; the random-effects ("bar") terms
+``(lhs | g)`` and ``(lhs || g)`` are split out first, as lme4 does, because
+formulaic gives ``|`` a different meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["BarTerm", "MixedFormula", "parse_formula"]
+
+
+@dataclass(frozen=True)
+class BarTerm:
+    """One random-effects term ``(lhs | factors)`` of a formula.
+
+    Attributes
+    ----------
+    lhs : str
+        The left-hand side as a formulaic formula (``"1 + days"``); an intercept is
+        implicit unless the term says ``0`` or ``-1``.
+    factors : tuple of str
+        The variables whose level combinations form the grouping factor
+        (one for ``g``, two for ``g1:g2``).
+    correlated : bool
+        False for ``||`` terms: one term per column of ``lhs``, no correlations.
+    """
+
+    lhs: str
+    factors: tuple[str, ...]
+    correlated: bool = True
+
+    @property
+    def group_name(self) -> str:
+        return ":".join(self.factors)
+
+    def __str__(self) -> str:
+        bar = "|" if self.correlated else "||"
+        return f"({self.lhs} {bar} {self.group_name})"
+
+
+@dataclass(frozen=True)
+class MixedFormula:
+    """A mixed-model formula split into response, fixed part and bar terms."""
+
+    text: str
+    response: str
+    fixed: str
+    bars: tuple[BarTerm, ...]
+
+    @property
+    def fixed_formula(self) -> str:
+        return f"{self.response} ~ {self.fixed}"
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split ``text`` at occurrences of ``sep`` that are not inside parentheses."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced parentheses in formula {text!r}")
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    if depth != 0:
+        raise ValueError(f"unbalanced parentheses in formula {text!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def _additive_terms(rhs: str) -> list[tuple[str, str]]:
+    """Split a right-hand side into (sign, term) pairs at top-level ``+``/``-``."""
+    terms, depth, start, sign = [], 0, 0, "+"
+    for i, ch in enumerate(rhs):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in "+-":
+            # a sign directly after an operator or "(" is unary, e.g. "x ** -1"
+            before = rhs[start:i].strip()
+            if before == "" and i == start:
+                sign = ch
+                start = i + 1
+                continue
+            if before and before[-1] in "*/:^(,":
+                continue
+            terms.append((sign, rhs[start:i].strip()))
+            sign, start = ch, i + 1
+    terms.append((sign, rhs[start:].strip()))
+    return [(s, t) for s, t in terms if t]
+
+
+_NAME = r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`"
+
+
+def _parse_grouping(rhs: str, text: str) -> list[tuple[str, ...]]:
+    """Expand a grouping expression into one factor tuple per term.
+
+    ``a`` -> [(a,)]; ``a:b`` or ``a & b`` -> [(a, b)]; ``a/b`` -> [(a,), (a, b)];
+    ``a + b`` -> [(a,), (b,)].
+    """
+    out: list[tuple[str, ...]] = []
+    for sign, part in _additive_terms(rhs):
+        if sign == "-":
+            raise ValueError(f"cannot subtract a grouping factor in {text!r}")
+        nested = [p.strip() for p in part.split("/")]
+        prefix: tuple[str, ...] = ()
+        for level in nested:
+            names = tuple(n.strip().strip("`") for n in re.split(r"[:&]", level))
+            for n in names:
+                if not n or not re.fullmatch(_NAME, n):
+                    raise ValueError(
+                        f"grouping factor {level!r} in {text!r} must be a column name or an "
+                        "interaction of column names (g1:g2), optionally nested (g1/g2)"
+                    )
+            prefix = prefix + names
+            out.append(prefix)
+    return out
+
+
+def _bar_terms(inner: str, text: str) -> list[BarTerm] | None:
+    """The bar terms of a parenthesised group, or None when it holds no top-level bar."""
+    for bar, correlated in (("||", False), ("|", True)):
+        pieces = _split_top(inner, bar)
+        if len(pieces) == 2 and not (correlated and "||" in inner):
+            lhs, rhs = pieces[0].strip(), pieces[1].strip()
+            if not lhs:
+                raise ValueError(f"empty left-hand side in random-effects term ({inner}) of {text!r}")
+            if not rhs:
+                raise ValueError(f"empty grouping factor in random-effects term ({inner}) of {text!r}")
+            groups = _parse_grouping(rhs, text)
+            if correlated:
+                return [BarTerm(lhs, g, True) for g in groups]
+            return [BarTerm(col, g, False) for g in groups for col in _uncorrelated_lhs(lhs)]
+        if len(pieces) > 2:
+            raise ValueError(f"more than one {bar!r} in random-effects term ({inner}) of {text!r}")
+    return None
+
+
+def _uncorrelated_lhs(lhs: str) -> list[str]:
+    """``1 + x + z`` -> ``["1", "0 + x", "0 + z"]``, as lme4 expands ``||``."""
+    terms = _additive_terms(lhs)
+    removed = {t for s, t in terms if s == "-"} | {t for s, t in terms if t == "0"}
+    intercept = "1" not in removed and "0" not in removed
+    cols = [t for s, t in terms if s == "+" and t not in ("0", "1")]
+    out = ["1"] if intercept else []
+    out += [f"0 + {c}" for c in cols]
+    return out
+
+
+def parse_formula(text: str, *, require_random: bool = True) -> MixedFormula:
+    """Split a mixed-model formula into response, fixed part and random-effects terms.
+
+    Parameters
+    ----------
+    text : str
+        An lme4-style formula such as ``"reaction ~ 1 + days + (1 + days | subj)"``.
+    require_random : bool, default=True
+        Raise a ``ValueError`` when the formula has no random-effects term.
+
+    Returns
+    -------
+    MixedFormula
+
+    Examples
+    --------
+    >>> f = parse_formula("y ~ 1 + x + (1 + x | g) + (1 | a/b)")
+    >>> f.fixed_formula
+    'y ~ 1 + x'
+    >>> [str(b) for b in f.bars]
+    ['(1 + x | g)', '(1 | a)', '(1 | a:b)']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"formula must be a string, got {type(text).__name__}")
+    sides = _split_top(text, "~")
+    if len(sides) != 2 or not sides[0].strip():
+        raise ValueError(f"formula {text!r} must have the form 'response ~ terms'")
+    response, rhs = sides[0].strip(), sides[1].strip()
+    fixed_terms: list[str] = []
+    bars: list[BarTerm] = []
+    for sign, term in _additive_terms(rhs):
+        inner = term[1:-1] if term.startswith("(") and term.endswith(")") else None
+        # "(a + b)" is a fixed-effects group; only a group whose own parentheses
+        # enclose the whole term and hold a top-level bar is a random-effects term
+        if inner is not None and _split_top(inner, "|")[0] != inner and _balanced(inner):
+            if sign == "-":
+                raise ValueError(f"cannot subtract a random-effects term in {text!r}")
+            found = _bar_terms(inner, text)
+            if found is not None:
+                bars.extend(found)
+                continue
+        if "|" in term:
+            raise ValueError(f"random-effects term {term!r} in {text!r} must be in parentheses: (lhs | g)")
+        fixed_terms.append(("- " if sign == "-" else "+ ") + term)
+    if require_random and not bars:
+        raise ValueError(
+            f"formula {text!r} has no random-effects term such as (1 | g); "
+            "fit models without random effects with an ordinary regression"
+        )
+    fixed = " ".join(fixed_terms).strip()
+    if fixed.startswith("+ "):
+        fixed = fixed[2:]
+    if not fixed:
+        fixed = "1"
+    elif fixed.startswith("- "):
+        fixed = "1 " + fixed
+    return MixedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars))
+
+
+def _balanced(inner: str) -> bool:
+    try:
+        _split_top(inner, "\0")
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,246 @@
+r"""Linear mixed-effects models fit by maximum likelihood or REML."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import solve_triangular
+
+from .cholesky import BlockedCholesky
+from .data import case_weights, prepare_data, response_values
+from .fixed import FeTerm
+from .formula import parse_formula
+from .mixedmodel import MixedModel
+from .optimizer import optimize
+from .optsummary import OptSummary
+from .remat import build_remats
+
+__all__ = ["LinearMixedModel"]
+
+
+def _numeric_response(values, name) -> np.ndarray:
+    if isinstance(values.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+    ):
+        raise TypeError(f"the response {name!r} must be numeric for a linear mixed model, got dtype {values.dtype}")
+    return np.asarray(values, dtype=float)
+
+
+class LinearMixedModel(MixedModel):
+    r"""A linear mixed-effects model.
+
+    .. math::
+
+        (\mathcal Y \mid \mathcal B = b) \sim \mathcal N(X\beta + Zb, \sigma^2 W^{-1}),\qquad
+        \mathcal B = \Lambda_\theta\,\mathcal U,\quad \mathcal U \sim \mathcal N(0, \sigma^2 I).
+
+    θ is estimated by minimising the profiled deviance (or REML criterion), evaluated through
+    the blocked Cholesky factor :math:`L_\theta L_\theta^\top = \Lambda_\theta^\top Z^\top W Z
+    \Lambda_\theta + I`; β and σ are then the conditional estimates.
+
+    Parameters
+    ----------
+    formula : str
+        lme4-style formula, e.g. ``"reaction ~ 1 + days + (1 + days | subj)"``. Random-effects
+        terms: ``(1|g)``, ``(1 + x|g)``, ``(x|g)`` (implicit intercept), ``(0 + x|g)``,
+        ``(1|g1/g2)`` (nested), ``(1|g1:g2)`` (interaction), ``(1 + x||g)`` (uncorrelated).
+    data : pandas.DataFrame
+        The data; never modified.
+    contrasts : dict, optional
+        Coding of categorical fixed-effects columns: ``{"col": "sum"}`` and the like
+        (``"treatment"``, the default, ``"sum"``, ``"helmert"``, ``"diff"``, ``"poly"``) or a
+        formulaic contrasts object.
+    weights : str or array-like, optional
+        Case weights (a column name or an array with one entry per row).
+    missing : {"raise", "drop"}, default="raise"
+        What to do with rows holding missing or non-finite values in the columns used.
+
+    Attributes
+    ----------
+    optsum : OptSummary
+        Optimizer settings (editable before ``fit``) and results.
+    reterms : list of ReMat
+        Random-effects terms, by decreasing number of random effects.
+    feterm : FeTerm
+        Fixed-effects model matrix.
+    n_dropped : int
+        Rows dropped for missing values (``missing="drop"``).
+
+    Examples
+    --------
+    >>> from sklmixed import LinearMixedModel, load_dataset
+    >>> m = LinearMixedModel("reaction ~ 1 + days + (1 + days | subj)", load_dataset("sleepstudy"))
+    >>> m = m.fit(progress=False)
+    >>> round(m.objective, 4)
+    1751.9393
+    >>> m.optsum.feval
+    57
+    """
+
+    def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise"):
+        self.formula = parse_formula(formula)
+        frame, keep = prepare_data(self.formula, data, extra=[weights] if isinstance(weights, str) else [],
+                                   missing=missing)
+        self.n_dropped = int((~keep).sum())
+        self._setup(frame, response_values(self.formula, frame), contrasts,
+                    case_weights(weights, frame, len(frame), keep))
+
+    def _setup(self, frame, y, contrasts, weights) -> None:
+        self.n = len(frame)
+        self.feterm = FeTerm(self.formula.fixed, frame, contrasts)
+        self.y = _numeric_response(y, self.formula.response)
+        self.weights = weights
+        self.reterms = build_remats(self.formula.bars, frame)
+        self._factor = BlockedCholesky(self.reterms, np.column_stack([self.feterm.X, self.y]), weights)
+        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
+        self._install_theta(theta0)
+        self.reml = False
+
+    # ------------------------------------------------------------------ objective
+    def _dof_denom(self, reml) -> int:
+        return self.n - self.feterm.rank if reml else self.n
+
+    def _objective_from_L(self, reml) -> float:
+        nu = self._dof_denom(reml)
+        val = self._factor.logdet(reml) + nu * (1.0 + np.log(2.0 * np.pi * self._factor.pwrss / nu))
+        if self.weights is not None:
+            val -= np.sum(np.log(self.weights))
+        return float(val)
+
+    def objective_at(self, theta, reml=None) -> float:
+        """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
+        self._install_theta(theta)
+        self._factor.update_L()
+        return self._objective_from_L(self.reml if reml is None else reml)
+
+    @property
+    def objective(self) -> float:
+        """The ML deviance (−2 log-likelihood) or REML criterion at the current θ."""
+        return self._objective_from_L(self.reml)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, reml=False, progress=None, fitlog=False):
+        """Fit the model by optimising θ.
+
+        Parameters
+        ----------
+        reml : bool, default=False
+            Optimise the REML criterion instead of the ML deviance.
+        progress : bool or None, default=None
+            Show a progress counter; ``None`` shows it on a terminal once a fit takes longer
+            than a second, ``False`` never.
+        fitlog : bool, default=False
+            Record every evaluation in ``optsum.fitlog``.
+
+        Returns
+        -------
+        self
+        """
+        if self._fitted:
+            raise ValueError("this model has already been fit; use refit() to fit it again")
+        if np.ptp(self.y) == 0:
+            raise ValueError(f"the response {self.formula.response!r} is constant; there is nothing to fit")
+        self.reml = bool(reml)
+        self.optsum.reml = self.reml
+        xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
+                           fitlog=fitlog, rectify=self._rectify)
+        self.objective_at(xmin)
+        self._fitted = True
+        return self
+
+    def _rectify(self, theta) -> np.ndarray:
+        """Flip λ columns with a negative diagonal: same ΛΛ', θ within its bounds."""
+        self._install_theta(theta)
+        for r in self.reterms:
+            lam = r.lambda_
+            signs = np.where(np.diag(lam) < 0, -1.0, 1.0)
+            r.lambda_[...] = np.tril(lam * signs[None, :])
+        return self.theta
+
+    def refit(self, y=None, *, reml=None, progress=None, fitlog=False):
+        """Fit again from the default start, optionally with a new response vector."""
+        if y is not None:
+            y = np.asarray(y, dtype=float)
+            if y.shape != (self.n,):
+                raise ValueError(f"y must have {self.n} entries, got shape {y.shape}")
+            if not np.all(np.isfinite(y)):
+                raise ValueError("y has missing or non-finite values")
+            self.y = y.copy()
+            self._factor.set_response(self.y, self.weights)
+        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        self.optsum.reset(theta0)
+        self._install_theta(theta0)
+        self._fitted = False
+        return self.fit(reml=self.reml if reml is None else reml, progress=progress, fitlog=fitlog)
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def beta(self) -> np.ndarray:
+        """Fixed-effects estimates of the full-rank columns (conditional on θ)."""
+        return self._factor.fixef()
+
+    @property
+    def pwrss(self) -> float:
+        return self._factor.pwrss
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation σ̂."""
+        return float(np.sqrt(self.pwrss / self._dof_denom(self.reml)))
+
+    def _has_dispersion(self) -> bool:
+        return True
+
+    def _u(self) -> list[np.ndarray]:
+        return self._factor.ranef_u(self.beta)
+
+    def _vcov_kept(self) -> np.ndarray:
+        p = self.feterm.rank
+        Lxx = self._factor.L[-1][-1][:p, :p]
+        Linv = solve_triangular(Lxx, np.eye(p), lower=True)
+        return self.sigma**2 * (Linv.T @ Linv)
+
+    @property
+    def loglikelihood(self) -> float:
+        """Log-likelihood at the estimates (the REML log-likelihood for REML fits)."""
+        self._check_fitted()
+        return -self.objective / 2
+
+    def condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of the random effects of each level, ``(nlev, S, S)`` per factor."""
+        self._check_fitted()
+        s2 = self.sigma**2
+        out = {}
+        for j, r in enumerate(self.reterms):
+            V = self._factor.condvar_unscaled(j)
+            out[r.name] = s2 * np.matmul(np.matmul(r.lambda_, V), r.lambda_.T)
+        return out
+
+    def fitted(self) -> np.ndarray:
+        """Fitted values ``Xβ + Zb``."""
+        self._check_fitted()
+        return self.feterm.X @ self.beta + self._linear_predictor_re()
+
+    def residuals(self) -> np.ndarray:
+        """Response minus fitted values."""
+        return self.y - self.fitted()
+
+    def predict(self, data=None, *, new_levels="population") -> np.ndarray:
+        """Predictions ``Xβ + Zb`` for new data.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame, optional
+            New data with the fixed-effects and grouping columns (the response is not
+            needed). ``None`` returns the fitted values.
+        new_levels : {"population", "error"}, default="population"
+            Levels not seen in fitting get a zero random effect (the population value) or
+            raise a ``ValueError``.
+        """
+        self._check_fitted()
+        if data is None:
+            return self.fitted()
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        return self.feterm.new_X(data) @ self.beta + self._random_part(data, new_levels)

@@ -1,0 +1,206 @@
+"""Random-effects terms: one :class:`ReMat` per grouping factor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .formula import BarTerm
+
+__all__ = ["ReMat", "GroupingFactor", "build_remats", "rename_intercept"]
+
+
+def rename_intercept(names) -> list[str]:
+    """formulaic's ``Intercept`` is MixedModels' and lme4's ``(Intercept)``."""
+    return ["(Intercept)" if n == "Intercept" else str(n) for n in names]
+
+
+def _sorted_levels(values: pd.Series) -> pd.Index:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = pd.unique(values.cat.codes[values.cat.codes >= 0])
+        return pd.Index(values.cat.categories[np.sort(used)])
+    uniq = pd.unique(values.dropna())
+    try:
+        return pd.Index(np.sort(uniq))
+    except TypeError:  # mixed types: order by text, still deterministic
+        return pd.Index(sorted(uniq, key=str))
+
+
+@dataclass
+class GroupingFactor:
+    """The levels of a grouping factor (a column, or an interaction of columns)."""
+
+    factors: tuple[str, ...]
+    levels: pd.Index
+
+    @classmethod
+    def from_data(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> "GroupingFactor":
+        if len(factors) == 1:
+            return cls(factors, _sorted_levels(data[factors[0]]))
+        parts = [_sorted_levels(data[f]) for f in factors]
+        codes = [p.get_indexer(data[f]) for p, f in zip(parts, factors)]
+        combos = np.unique(np.stack(codes, axis=1), axis=0)
+        levels = pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos.T)], names=list(factors))
+        return cls(factors, levels)
+
+    @property
+    def name(self) -> str:
+        return ":".join(self.factors)
+
+    def codes(self, data: pd.DataFrame) -> np.ndarray:
+        """Level index of every row of ``data``; -1 for levels not seen in fitting."""
+        if len(self.factors) == 1:
+            return self.levels.get_indexer(data[self.factors[0]]).astype(np.int64)
+        keys = pd.MultiIndex.from_arrays([data[f] for f in self.factors])
+        return self.levels.get_indexer(keys).astype(np.int64)
+
+    @property
+    def labels(self) -> list[str]:
+        if isinstance(self.levels, pd.MultiIndex):
+            return [":".join(map(str, t)) for t in self.levels]
+        return [str(v) for v in self.levels]
+
+
+class _LhsColumns:
+    """Builds one bar term's left-hand-side columns, now and on new data."""
+
+    def __init__(self, lhs: str, data: pd.DataFrame):
+        self.lhs = lhs
+        self.intercept_only = lhs.replace(" ", "") in ("1", "1+1")
+        if self.intercept_only:
+            self.spec, self.names = None, ["(Intercept)"]
+            self.z = np.ones((1, len(data)))
+            return
+        import formulaic
+
+        mm = formulaic.model_matrix(lhs, data, na_action="raise")
+        self.spec = mm.model_spec
+        self.names = rename_intercept(mm.columns)
+        self.z = np.asarray(mm, dtype=float).T.copy()
+        if self.z.shape[0] == 0:
+            raise ValueError(f"random-effects term ({lhs} | ...) has no columns")
+
+    def columns(self, data: pd.DataFrame) -> np.ndarray:
+        if self.intercept_only:
+            return np.ones((1, len(data)))
+        return np.asarray(self.spec.get_model_matrix(data, na_action="raise"), dtype=float).T
+
+
+class ReMat:
+    r"""One random-effects term: a grouping factor and the columns it multiplies.
+
+    Observation :math:`i` at level :math:`\ell_i` contributes :math:`z_i^\top b_{\ell_i}`
+    to the linear predictor, with :math:`b_\ell = \lambda u_\ell` for every level. ``λ`` is
+    an ``S x S`` lower-triangular template whose free entries are θ (column-major order).
+
+    Attributes
+    ----------
+    name : str
+        Grouping-factor name (``"subj"``, ``"batch:cask"``).
+    grouping : GroupingFactor
+    refs : ndarray of shape (n,)
+        Level index (0-based) of every observation.
+    z : ndarray of shape (S, n)
+        Transposed left-hand-side model matrix.
+    cnames : list of str
+        Names of the ``S`` columns.
+    lambda_ : ndarray of shape (S, S)
+        Current relative covariance factor template.
+    free : ndarray of bool, shape (S, S)
+        Which entries of ``lambda_`` are parameters.
+    """
+
+    def __init__(self, grouping: GroupingFactor, refs, lhs_terms: list[_LhsColumns], free):
+        self.grouping = grouping
+        self.refs = np.asarray(refs, dtype=np.int64)
+        self.lhs_terms = lhs_terms
+        self.z = np.vstack([t.z for t in lhs_terms])
+        self.cnames = [n for t in lhs_terms for n in t.names]
+        self.free = np.asarray(free, dtype=bool)
+        self.lambda_ = np.eye(self.S)
+        # column-major order of the lower triangle, as lme4 and MixedModels
+        cols, rows = np.nonzero(self.free.T)
+        self.theta_rows, self.theta_cols = rows, cols
+
+    @property
+    def name(self) -> str:
+        return self.grouping.name
+
+    @property
+    def S(self) -> int:
+        return self.z.shape[0]
+
+    @property
+    def nlev(self) -> int:
+        return len(self.grouping.levels)
+
+    @property
+    def nranef(self) -> int:
+        return self.S * self.nlev
+
+    @property
+    def ntheta(self) -> int:
+        return len(self.theta_rows)
+
+    @property
+    def is_diagonal(self) -> bool:
+        """True when no correlation is free (λ diagonal)."""
+        return bool(np.all(self.theta_rows == self.theta_cols))
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.lambda_[self.theta_rows, self.theta_cols].copy()
+
+    @theta.setter
+    def theta(self, value) -> None:
+        self.lambda_[self.theta_rows, self.theta_cols] = value
+
+    @property
+    def lowerbd(self) -> np.ndarray:
+        return np.where(self.theta_rows == self.theta_cols, 0.0, -np.inf)
+
+    @property
+    def initial_theta(self) -> np.ndarray:
+        return (self.theta_rows == self.theta_cols).astype(float)
+
+    def z_matrix(self) -> sp.csr_matrix:
+        """``Z`` for this term as an ``n x (S nlev)`` sparse matrix (level-major columns)."""
+        n, S = self.z.shape[1], self.S
+        cols = (self.refs[:, None] * S + np.arange(S)).ravel()
+        rows = np.repeat(np.arange(n), S)
+        return sp.csr_matrix((self.z.T.ravel(), (rows, cols)), shape=(n, self.nranef))
+
+    def new_z(self, data: pd.DataFrame) -> np.ndarray:
+        """``z`` (S x m) for new data, using the encodings learned at fitting time."""
+        return np.vstack([t.columns(data) for t in self.lhs_terms])
+
+    def __repr__(self) -> str:
+        return f"ReMat({self.name!r}, S={self.S}, nlev={self.nlev}, cnames={self.cnames})"
+
+
+def build_remats(bars: tuple[BarTerm, ...], data: pd.DataFrame) -> list[ReMat]:
+    """Build the random-effects terms: amalgamate by grouping factor, sort by size.
+
+    Terms with the same grouping factor become one :class:`ReMat` with a block-diagonal
+    pattern of free λ entries; terms are sorted by decreasing number of random effects
+    (ties keep formula order).
+    """
+    groups: dict[tuple[str, ...], list[BarTerm]] = {}
+    for bar in bars:
+        groups.setdefault(bar.factors, []).append(bar)
+    remats = []
+    for factors, members in groups.items():
+        grouping = GroupingFactor.from_data(data, factors)
+        lhs_terms = [_LhsColumns(b.lhs, data) for b in members]
+        sizes = [t.z.shape[0] for t in lhs_terms]
+        free = np.zeros((sum(sizes), sum(sizes)), dtype=bool)
+        offset = 0
+        for size in sizes:
+            free[offset : offset + size, offset : offset + size] = np.tril(np.ones((size, size), dtype=bool))
+            offset += size
+        remats.append(ReMat(grouping, grouping.codes(data), lhs_terms, free))
+    order = sorted(range(len(remats)), key=lambda i: -remats[i].nranef)
+    return [remats[i] for i in order]
