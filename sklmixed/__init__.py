@@ -4,11 +4,13 @@ __version__ = "0.1.0.dev0"
 
 from .datasets import list_datasets, load_dataset
 from .exceptions import ConvergenceWarning, RankDeficiencyWarning
+from .generalizedlinearmixedmodel import GeneralizedLinearMixedModel
 from .linearmixedmodel import LinearMixedModel
 from .optsummary import OptSummary
 
 __all__ = [
     "LinearMixedModel",
+    "GeneralizedLinearMixedModel",
     "OptSummary",
     "ConvergenceWarning",
     "RankDeficiencyWarning",

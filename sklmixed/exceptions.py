@@ -1,6 +1,6 @@
 """Warnings and errors raised by sklmixed."""
 
-__all__ = ["ConvergenceWarning", "RankDeficiencyWarning", "SingularFitWarning"]
+__all__ = ["ConvergenceWarning", "RankDeficiencyWarning", "SingularFitWarning", "PIRLSError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -13,3 +13,7 @@ class RankDeficiencyWarning(UserWarning):
 
 class SingularFitWarning(UserWarning):
     """The fit is on the boundary of the parameter space (a singular covariance matrix)."""
+
+
+class PIRLSError(FloatingPointError):
+    """Penalised iteratively reweighted least squares could not reduce the deviance."""

@@ -1,0 +1,169 @@
+"""Response distributions of generalized linear (mixed) models, as strategy objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from .links import get_link
+
+__all__ = ["Family", "Bernoulli", "Binomial", "Poisson", "get_family", "FAMILIES"]
+
+
+class Family:
+    """A distribution parameterised by its mean: variance, deviance residuals, log-likelihood.
+
+    ``weights`` are prior weights: case weights for Bernoulli and Poisson, the number of
+    trials for Binomial (whose response is then a proportion).
+    """
+
+    name = "family"
+    canonical_link = "identity"
+    links = ("identity",)
+    has_dispersion = False
+
+    def variance(self, mu):
+        raise NotImplementedError
+
+    def dev_resid(self, y, mu, wt):
+        """Unit deviances times the prior weights."""
+        raise NotImplementedError
+
+    def loglik_obs(self, y, mu, wt):
+        """Log-likelihood of every observation."""
+        raise NotImplementedError
+
+    def initial_mu(self, y, wt):
+        raise NotImplementedError
+
+    def clip_mu(self, mu):
+        return mu
+
+    def check_response(self, y, wt) -> None:
+        """Raise a ``ValueError`` for responses outside the support."""
+
+    def make_link(self, link=None):
+        link = get_link(self.canonical_link if link is None else link)
+        if link.name not in self.links:
+            raise ValueError(f"the {link.name} link is not available for the {self.name} family; "
+                             f"choose one of {list(self.links)}")
+        return link
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+_BINARY_LINKS = ("logit", "probit", "cloglog", "log", "identity")
+_TINY = 1e-10
+
+
+class Bernoulli(Family):
+    """Binary responses coded 0/1."""
+
+    name = "Bernoulli"
+    canonical_link = "logit"
+    links = _BINARY_LINKS
+
+    def variance(self, mu):
+        return mu * (1.0 - mu)
+
+    def clip_mu(self, mu):
+        return np.clip(mu, _TINY, 1.0 - _TINY)
+
+    def dev_resid(self, y, mu, wt):
+        return -2.0 * wt * (special.xlogy(y, mu) + special.xlog1py(1.0 - y, -mu))
+
+    def loglik_obs(self, y, mu, wt):
+        return wt * (special.xlogy(y, mu) + special.xlog1py(1.0 - y, -mu))
+
+    def initial_mu(self, y, wt):
+        return (y + 0.5) / 2.0
+
+    def check_response(self, y, wt):
+        bad = ~np.isin(y, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(f"a Bernoulli response must be 0 or 1 (or a two-level factor); "
+                             f"{int(bad.sum())} value(s) are not, e.g. {np.unique(y[bad])[:5].tolist()}")
+
+
+class Binomial(Bernoulli):
+    """Proportions of successes out of ``weights`` trials."""
+
+    name = "Binomial"
+
+    def dev_resid(self, y, mu, wt):
+        return 2.0 * wt * (special.xlogy(y, y / mu) + special.xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
+
+    def loglik_obs(self, y, mu, wt):
+        k = np.rint(wt * y)
+        lchoose = special.gammaln(wt + 1) - special.gammaln(k + 1) - special.gammaln(wt - k + 1)
+        return lchoose + special.xlogy(k, mu) + special.xlog1py(wt - k, -mu)
+
+    def initial_mu(self, y, wt):
+        return (wt * y + 0.5) / (wt + 1.0)
+
+    def check_response(self, y, wt):
+        bad = (y < 0) | (y > 1)
+        if bad.any():
+            raise ValueError(f"a Binomial response must be a proportion in [0, 1] with the numbers of trials as "
+                             f"weights; {int(bad.sum())} value(s) are outside, e.g. {np.unique(y[bad])[:5].tolist()}")
+        k = wt * y
+        if np.any(np.abs(k - np.rint(k)) > 1e-6 * np.maximum(1, k)):
+            raise ValueError("a Binomial response times its weights (the numbers of trials) must be whole "
+                             "numbers of successes")
+
+
+class Poisson(Family):
+    """Counts."""
+
+    name = "Poisson"
+    canonical_link = "log"
+    links = ("log", "identity", "sqrt")
+
+    def variance(self, mu):
+        return mu
+
+    def clip_mu(self, mu):
+        return np.maximum(mu, _TINY)
+
+    def dev_resid(self, y, mu, wt):
+        return 2.0 * wt * (special.xlogy(y, y / mu) - (y - mu))
+
+    def loglik_obs(self, y, mu, wt):
+        return wt * (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0))
+
+    def initial_mu(self, y, wt):
+        return y + 0.1
+
+    def check_response(self, y, wt):
+        bad = (y < 0) | (np.abs(y - np.rint(y)) > 0)
+        if bad.any():
+            raise ValueError(f"a Poisson response must be a non-negative whole number; {int(bad.sum())} value(s) "
+                             f"are not, e.g. {np.unique(y[bad])[:5].tolist()}")
+
+
+FAMILIES = {"bernoulli": Bernoulli, "binomial": Binomial, "poisson": Poisson}
+
+
+def get_family(family) -> Family:
+    """A :class:`Family` from a name (``"bernoulli"``, ``"binomial"``, ``"poisson"``) or an instance."""
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, str) and family.lower() in FAMILIES:
+        return FAMILIES[family.lower()]()
+    raise ValueError(f"unknown family {family!r}; choose one of {sorted(FAMILIES)}")
+
+
+def binary_response(values, name: str) -> tuple[np.ndarray, tuple | None]:
+    """Code a binary response as 0/1: numbers, booleans, or a two-level factor (second level = 1)."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.asarray(values, dtype=float), (False, True)
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values):
+        levels = (list(values.cat.categories[np.sort(pd.unique(values.cat.codes[values.cat.codes >= 0]))])
+                  if isinstance(values.dtype, pd.CategoricalDtype) else sorted(pd.unique(values)))
+        if len(levels) != 2:
+            raise ValueError(f"a Bernoulli response needs exactly two levels; {name!r} has {len(levels)}: "
+                             f"{levels[:10]}")
+        return (np.asarray(values == levels[1], dtype=float)), tuple(levels)
+    return np.asarray(values, dtype=float), None

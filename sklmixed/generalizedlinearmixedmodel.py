@@ -1,0 +1,386 @@
+r"""Generalized linear mixed-effects models: PIRLS, the Laplace approximation and AGQ."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import solve_triangular
+
+from .cholesky import BlockedCholesky
+from .data import case_weights, prepare_data, response_values
+from .exceptions import ConvergenceWarning, PIRLSError
+from .families import Bernoulli, Binomial, binary_response, get_family
+from .fixed import FeTerm
+from .formula import parse_formula
+from .gausshermite import gh_norm
+from .glm import fit_glm, working_response_and_weights
+from .mixedmodel import MixedModel
+from .optimizer import optimize
+from .optsummary import OptSummary
+from .remat import build_remats
+
+__all__ = ["GeneralizedLinearMixedModel"]
+
+
+def _offset_values(offset, frame, n, keep):
+    if offset is None:
+        return np.zeros(n)
+    if isinstance(offset, str):
+        if offset not in frame.columns:
+            raise ValueError(f"offset column {offset!r} is not in the data")
+        off = frame[offset].to_numpy(dtype=float)
+    else:
+        off = np.asarray(offset, dtype=float)
+        if off.ndim != 1 or len(off) != len(keep):
+            raise ValueError(f"offset must have one entry per row of the data ({len(keep)}), got shape {off.shape}")
+        off = off[keep]
+    if not np.all(np.isfinite(off)):
+        raise ValueError(f"offset has {int(np.sum(~np.isfinite(off)))} missing or non-finite values")
+    return off
+
+
+class GeneralizedLinearMixedModel(MixedModel):
+    r"""A generalized linear mixed-effects model.
+
+    .. math::
+
+        (\mathcal Y \mid \mathcal B = b) \sim \mathcal D\bigl(g^{-1}(X\beta + Zb + o)\bigr),\qquad
+        \mathcal B = \Lambda_\theta\,\mathcal U,\quad \mathcal U \sim \mathcal N(0, I).
+
+    The objective is the Laplace approximation to the deviance,
+    :math:`\sum_i d_i(y_i, \mu_i) + \log|L_\theta|^2 + \|\tilde u\|^2` at the conditional modes
+    :math:`\tilde u` found by penalised iteratively reweighted least squares (PIRLS), or its
+    adaptive Gauss-Hermite refinement for a single scalar random-effects term.
+
+    Parameters
+    ----------
+    formula : str
+        lme4-style formula, e.g. ``"r2 ~ 1 + anger + (1|subj) + (1|item)"``.
+    data : pandas.DataFrame
+    family : {"bernoulli", "binomial", "poisson"} or Family, default="bernoulli"
+        ``binomial`` takes a proportion as response and the numbers of trials as ``weights``.
+        A Bernoulli response may be 0/1, boolean or a two-level factor (the second level is
+        the event, as in lme4).
+    link : str or Link, optional
+        Defaults to the canonical link (logit, log); ``probit``, ``cloglog``, ``log``,
+        ``identity``, ``sqrt`` and ``inverse`` where they make sense.
+    weights : str or array-like, optional
+        Prior weights (numbers of trials for ``binomial``).
+    offset : str or array-like, optional
+        A known term added to the linear predictor.
+    contrasts : dict, optional
+        Coding of categorical fixed-effects columns (see :class:`LinearMixedModel`).
+    missing : {"raise", "drop"}, default="raise"
+
+    Attributes
+    ----------
+    optsum : OptSummary
+    beta : ndarray
+        Fixed-effects estimates (full-rank columns).
+    u : list of ndarray
+        Spherical conditional modes, ``nlev x S`` per term.
+
+    Examples
+    --------
+    >>> from sklmixed import GeneralizedLinearMixedModel, load_dataset
+    >>> m = GeneralizedLinearMixedModel("r2 ~ 1 + anger + gender + btype + situ + (1|subj) + (1|item)",
+    ...                                 load_dataset("verbagg"), family="bernoulli")
+    >>> round(m.fit(fast=True, progress=False).objective, 2)
+    8151.58
+    """
+
+    #: PIRLS settings: iterations, step halvings, absolute tolerance on the deviance
+    pirls_maxiter = 10
+    pirls_maxhalf = 10
+    pirls_atol = 1e-5
+
+    def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
+                 contrasts=None, missing="raise"):
+        self.formula = parse_formula(formula)
+        self.family = get_family(family)
+        self.link = self.family.make_link(link)
+        extra = [c for c in (weights, offset) if isinstance(c, str)]
+        frame, keep = prepare_data(self.formula, data, extra=extra, missing=missing)
+        self.n_dropped = int((~keep).sum())
+        self.n = n = len(frame)
+        raw = response_values(self.formula, frame)
+        self.response_levels = None
+        if type(self.family) is Bernoulli:
+            y, self.response_levels = binary_response(raw, self.formula.response)
+        else:
+            if isinstance(raw.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(raw):
+                raise TypeError(f"the response {self.formula.response!r} must be numeric for the "
+                                f"{self.family.name} family, got dtype {raw.dtype}")
+            y = np.asarray(raw, dtype=float)
+        self.prior = case_weights(weights, frame, n, keep)
+        if self.prior is None:
+            self.prior = np.ones(n)
+        self.has_weights = weights is not None
+        self.family.check_response(y, self.prior)
+        self.y = y
+        self.offset = _offset_values(offset, frame, n, keep)
+        self.feterm = FeTerm(self.formula.fixed, frame, contrasts)
+        self.reterms = build_remats(self.formula.bars, frame)
+        X = self.feterm.X
+        self.beta_glm, _ = fit_glm(X, y, self.family, self.link, self.prior, self.offset)
+        self.beta = self.beta_glm.copy()
+        self.u = [np.zeros((r.nlev, r.S)) for r in self.reterms]
+        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        self._install_theta(theta0)
+        self._factor = BlockedCholesky(self.reterms, np.column_stack([X, np.zeros(n)]), np.ones(n))
+        self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
+        self.fast = False
+        self.pirls_converged = True
+        self._laplace_update()
+
+    # ------------------------------------------------------------------ PIRLS
+    def _eta(self, beta, u) -> np.ndarray:
+        eta = self.feterm.X @ beta + self.offset
+        for r, uj in zip(self.reterms, u):
+            eta += np.einsum("sn,ns->n", r.z, (uj @ r.lambda_.T)[r.refs])
+        return eta
+
+    def _laplace_update(self) -> float:
+        """Install η and μ for the current β and u, reweight and refactor the working LMM.
+
+        Returns the Laplace deviance ``Σ dev_resid + log|L_Z|² + ‖u‖²``.
+        """
+        self.eta = self._eta(self.beta, self.u)
+        z, w, self.mu = working_response_and_weights(self.family, self.link, self.y, self.eta, self.offset, self.prior)
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(w))):
+            raise FloatingPointError("non-finite working response or weights in PIRLS")
+        self._factor.Xy[:, -1] = z
+        self._factor.update_A(w)
+        self._factor.update_L()
+        return (float(np.sum(self.family.dev_resid(self.y, self.mu, self.prior)))
+                + self._factor.logdet() + sum(float(np.sum(uj * uj)) for uj in self.u))
+
+    def pirls(self, vary_beta: bool = False) -> float:
+        """Conditional modes of u (and, with ``vary_beta``, β) by penalised IRLS.
+
+        Starts from ``u = 0``; each iteration solves the working LMM in full and halves
+        the step while the deviance rises. Returns the Laplace deviance.
+
+        Raises
+        ------
+        PIRLSError
+            If the first iteration cannot reduce the deviance in ``pirls_maxhalf`` halvings.
+        """
+        self.u = [np.zeros_like(uj) for uj in self.u]
+        u0 = [uj.copy() for uj in self.u]
+        beta0 = self.beta.copy()
+        obj0 = self._laplace_update() * 1.0001
+        self.pirls_converged = False
+        for it in range(self.pirls_maxiter):
+            if vary_beta:
+                self.beta = self._factor.fixef()
+            self.u = self._factor.ranef_u(self.beta)
+            obj = self._laplace_update()
+            nhalf = 0
+            while not obj <= obj0:
+                nhalf += 1
+                if nhalf > self.pirls_maxhalf:
+                    if it == 0:
+                        raise PIRLSError(f"PIRLS could not reduce the deviance in {self.pirls_maxhalf} step "
+                                         "halvings; try fast=True, other starting values, or check for "
+                                         "separation in the data")
+                    break
+                self.u = [(a + b) / 2 for a, b in zip(self.u, u0)]
+                if vary_beta:
+                    self.beta = (self.beta + beta0) / 2
+                obj = self._laplace_update()
+            if nhalf > self.pirls_maxhalf:
+                self.u, self.beta = u0, beta0
+                obj = self._laplace_update()
+                break
+            if abs(obj - obj0) <= self.pirls_atol:
+                self.pirls_converged = True
+                break
+            u0 = [uj.copy() for uj in self.u]
+            beta0, obj0 = self.beta.copy(), obj
+        return obj
+
+    # ------------------------------------------------------------------ deviance
+    def _agq_deviance(self, nagq: int) -> float:
+        """Adaptive Gauss-Hermite deviance for one scalar term, around the current modes."""
+        r = self.reterms[0]
+        refs, nlev = r.refs, r.nlev
+        uhat = self.u[0][:, 0]
+        devc0 = uhat * uhat + np.bincount(refs, self.family.dev_resid(self.y, self.mu, self.prior), minlength=nlev)
+        sd = 1.0 / self._factor.L[0][0].data.reshape(-1)
+        fixed = self.feterm.X @ self.beta + self.offset
+        zl = r.z[0] * r.lambda_[0, 0]
+        mult = np.zeros(nlev)
+        for zk, wk in zip(*gh_norm(nagq)):
+            if zk == 0:
+                mult += wk
+                continue
+            uk = uhat + zk * sd
+            mu = self.family.clip_mu(self.link.inverse(fixed + zl * uk[refs]))
+            devc = uk * uk + np.bincount(refs, self.family.dev_resid(self.y, mu, self.prior), minlength=nlev)
+            mult += wk * np.exp((zk * zk + devc0 - devc) / 2)
+        return float(np.sum(devc0) - 2 * (np.sum(np.log(mult)) + np.sum(np.log(sd))))
+
+    def _deviance(self, laplace: float, nagq: int) -> float:
+        return laplace if nagq == 1 else self._agq_deviance(nagq)
+
+    def _check_nagq(self, nagq) -> int:
+        if not isinstance(nagq, (int, np.integer)) or isinstance(nagq, bool) or nagq < 1:
+            raise ValueError(f"nagq must be a positive integer, got {nagq!r}")
+        if nagq > 1 and (len(self.reterms) != 1 or self.reterms[0].S != 1):
+            raise ValueError("adaptive Gauss-Hermite quadrature (nagq > 1) needs a single scalar random-effects "
+                             f"term such as (1|g); this model has {[str(r.name) + ' S=' + str(r.S) for r in self.reterms]}")
+        return int(nagq)
+
+    def objective_at(self, theta, beta=None, *, nagq: int = 1) -> float:
+        """The Laplace (``nagq=1``) or AGQ deviance at θ (and β; None re-estimates β in PIRLS)."""
+        self._install_theta(theta)
+        if beta is None:
+            lap = self.pirls(vary_beta=True)
+        else:
+            self.beta = np.asarray(beta, dtype=float).copy()
+            lap = self.pirls(vary_beta=False)
+        return self._deviance(lap, nagq)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, fast=False, nagq=1, progress=None, fitlog=False):
+        """Fit by optimising θ (``fast=True``, β inside PIRLS) or ``[β; θ]`` together.
+
+        Parameters
+        ----------
+        fast : bool, default=False
+            Optimise θ only, estimating β in PIRLS (lme4's ``nAGQ=0``).
+        nagq : int, default=1
+            Number of adaptive Gauss-Hermite quadrature points; 1 is the Laplace
+            approximation. More than 1 needs a single scalar random-effects term.
+        progress : bool or None, default=None
+        fitlog : bool, default=False
+
+        Returns
+        -------
+        self
+        """
+        if self._fitted:
+            raise ValueError("this model has already been fit; use refit() to fit it again")
+        nagq = self._check_nagq(nagq)
+        self.fast = bool(fast)
+        os = self.optsum
+        os.nagq = nagq
+        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        p = self.feterm.rank
+        if self.fast:
+            if len(os.initial) != len(theta0):
+                os.initial, os.lowerbd = theta0, self.theta_lowerbd
+            objective = lambda th: self.objective_at(th, nagq=nagq)  # noqa: E731
+        else:
+            if len(os.initial) != p + len(theta0):
+                os.initial = np.concatenate([self.beta_glm, theta0])
+                os.lowerbd = np.concatenate([np.full(p, -np.inf), self.theta_lowerbd])
+            objective = lambda x: self.objective_at(x[p:], x[:p], nagq=nagq)  # noqa: E731
+        self.beta = self.beta_glm.copy()
+        xmin, fmin = optimize(objective, os, progress=progress, fitlog=fitlog, rectify=self._rectify)
+        val = objective(xmin)
+        os.fmin = val if np.isfinite(val) else fmin
+        if not self.pirls_converged:
+            warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
+        self._objective = os.fmin
+        self._fitted = True
+        return self
+
+    def _rectify(self, x) -> np.ndarray:
+        x = np.array(x, dtype=float)
+        nth = self.ntheta
+        self._install_theta(x[len(x) - nth:])
+        for r in self.reterms:
+            signs = np.where(np.diag(r.lambda_) < 0, -1.0, 1.0)
+            r.lambda_[...] = np.tril(r.lambda_ * signs[None, :])
+        x[len(x) - nth:] = self.theta
+        return x
+
+    def refit(self, y=None, *, fast=None, nagq=None, progress=None, fitlog=False):
+        """Fit again from the default start, optionally with a new response."""
+        if y is not None:
+            y = np.asarray(y, dtype=float)
+            if y.shape != (self.n,):
+                raise ValueError(f"y must have {self.n} entries, got shape {y.shape}")
+            self.family.check_response(y, self.prior)
+            self.y = y.copy()
+            self.beta_glm, _ = fit_glm(self.feterm.X, y, self.family, self.link, self.prior, self.offset)
+        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        self.optsum.reset(theta0, self.theta_lowerbd)
+        self._install_theta(theta0)
+        self._fitted = False
+        return self.fit(fast=self.fast if fast is None else fast, nagq=self.optsum.nagq if nagq is None else nagq,
+                        progress=progress, fitlog=fitlog)
+
+    # ------------------------------------------------------------------ results
+    @property
+    def objective(self) -> float:
+        """The Laplace (or AGQ) approximation to the deviance at the estimates."""
+        self._check_fitted()
+        return self._objective
+
+    @property
+    def deviance(self) -> float:
+        """Same as :attr:`objective` (MixedModels' GLMM "deviance")."""
+        return self.objective
+
+    @property
+    def loglikelihood(self) -> float:
+        """Log-likelihood, including the saturated-model terms the deviance omits."""
+        self._check_fitted()
+        const = np.sum(self.family.loglik_obs(self.y, self.mu, self.prior)
+                       + self.family.dev_resid(self.y, self.mu, self.prior) / 2)
+        return float(-self.objective / 2 + const)
+
+    def _has_dispersion(self) -> bool:
+        return False
+
+    @property
+    def sigma(self) -> float:
+        return float("nan")
+
+    def _u(self) -> list[np.ndarray]:
+        return [uj.copy() for uj in self.u]
+
+    def _vcov_kept(self) -> np.ndarray:
+        p = self.feterm.rank
+        Lxx = self._factor.L[-1][-1][:p, :p]
+        Linv = solve_triangular(Lxx, np.eye(p), lower=True)
+        return Linv.T @ Linv
+
+    def fitted(self) -> np.ndarray:
+        """Fitted mean response μ."""
+        self._check_fitted()
+        return self.mu.copy()
+
+    def predict(self, data=None, *, type="response", new_levels="population", offset=None) -> np.ndarray:
+        """Predicted mean response (``type="response"``) or linear predictor (``"link"``).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame, optional
+            New data; ``None`` predicts the fitting data.
+        type : {"response", "link"}, default="response"
+        new_levels : {"population", "error"}, default="population"
+            Unseen levels get a zero random effect, or raise a ``ValueError``.
+        offset : array-like, optional
+            Offset for the new data (default 0).
+        """
+        self._check_fitted()
+        if type not in ("response", "link"):
+            raise ValueError(f"type must be 'response' or 'link', got {type!r}")
+        if data is None:
+            eta = self.eta
+        else:
+            if not isinstance(data, pd.DataFrame):
+                raise TypeError(f"data must be a pandas DataFrame, got {builtins_type(data).__name__}")
+            eta = self.feterm.new_X(data) @ self.beta + self._random_part(data, new_levels)
+            if offset is not None:
+                eta = eta + np.asarray(offset, dtype=float)
+        return self.link.inverse(eta) if type == "response" else eta.copy()
+
+
+builtins_type = type
