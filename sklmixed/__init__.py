@@ -6,12 +6,14 @@ from .datasets import list_datasets, load_dataset
 from .exceptions import ConvergenceWarning, RankDeficiencyWarning
 from .generalizedlinearmixedmodel import GeneralizedLinearMixedModel
 from .linearmixedmodel import LinearMixedModel
+from .lrt import likelihood_ratio_test
 from .optsummary import OptSummary
 
 __all__ = [
     "LinearMixedModel",
     "GeneralizedLinearMixedModel",
     "OptSummary",
+    "likelihood_ratio_test",
     "ConvergenceWarning",
     "RankDeficiencyWarning",
     "load_dataset",

@@ -165,6 +165,13 @@ class BlockedCholesky:
         kind[k][k] = "dense"
         self.kind = kind
         self.patterns = P
+        # what A alone would need, for block_description (A is stored in L's layout)
+        self._A_kind = {}
+        for i in range(k):
+            self._A_kind[i, i] = "Diagonal" if R[i].S == 1 else "BlkDiag"
+            for j in range(i):
+                Pa = obs_pattern[i, j]
+                self._A_kind[i, j] = "Sparse" if Pa.nnz <= SPARSE_DENSITY * np.prod(Pa.shape) else "Dense"
 
         def empty(i, j):
             if kind[i][j] == "ubd":
@@ -197,7 +204,8 @@ class BlockedCholesky:
         for i in range(self.k + 1):
             cells = []
             for j in range(i + 1):
-                a, l_ = block_kind(self.A[i][j]), block_kind(self.L[i][j])
+                l_ = block_kind(self.L[i][j])
+                a = self._A_kind.get((i, j), l_)
                 cells.append(f"{a:^{width}}" if a == l_ else f"{a + '/' + l_:^{width}}")
             lines.append(f"{self.sizes[i]:>4}:" + "".join(cells))
         return "\n".join(lines)
@@ -229,6 +237,8 @@ class BlockedCholesky:
         for j in range(k):
             self.A[k][j][...] = (self._Zt[j] @ wXy).T
         self.A[k][k][...] = self.Xy.T @ wXy
+        for refresh in self._coef_refresh:
+            refresh()
 
     def set_response(self, y, weights=None) -> None:
         """Install a new response (the last column of ``Xy``) and refresh its row of ``A``."""
@@ -237,6 +247,8 @@ class BlockedCholesky:
         for j in range(self.k):
             self.A[self.k][j][...] = (self._Zt[j] @ wXy).T
         self.A[self.k][self.k][...] = self.Xy.T @ wXy
+        for refresh in self._coef_refresh:
+            refresh()
 
     # ------------------------------------------------------------------ L
     def _compile(self):
@@ -251,15 +263,104 @@ class BlockedCholesky:
                 ops.append(self._scale_op(A[i][j], L[i][j], lam[i] if i < k else None,
                                           lam[j] if j < k else None, inflate=(i == j < k)))
         # step 2: left-looking blocked Cholesky
+        self._coef_refresh = []
         for j in range(k + 1):
             for jj in range(j):
-                ops.append(self._rank_update_op(L[j][j], L[j][jj]))
+                ops.append(self._schur_op(j, j, jj) or self._rank_update_op(L[j][j], L[j][jj]))
             ops.append(self._chol_op(j))
             for i in range(j + 1, k + 1):
                 for jj in range(j):
-                    ops.append(self._product_op(L[i][j], L[i][jj], L[j][jj]))
+                    ops.append(self._schur_op(i, j, jj) or self._product_op(L[i][j], L[i][jj], L[j][jj]))
                 ops.append(self._rdiv_op(i, j))
         return [op for op in ops if op is not None]
+
+    def _pure(self, i, jj) -> bool:
+        """True when ``L[i][jj]`` receives no update from columns left of ``jj``."""
+        P = self.patterns
+        for m in range(jj):
+            if i < self.k:
+                if (P[i][m] @ P[jj][m].T).nnz > 0:
+                    return False
+            elif P[jj][m].nnz > 0:
+                return False
+        return True
+
+    def _schur_op(self, i, j, jj):
+        """``L[i][j] -= L[i][jj] L[j][jj]'`` through a constant coefficient matrix.
+
+        When both operands are only scaled and divided by the block-diagonal ``L[jj][jj]``,
+        the product is ``Λ_i' A_i M A_j' Λ_j`` with ``M_c = Λ (L_c L_c')⁻¹ Λ'`` per level ``c``
+        of term ``jj``: linear in the entries of ``M``, with coefficients fixed by ``A``. One
+        sparse matrix-vector product per evaluation replaces the per-pair products.
+        """
+        L, A = self.L, self.A
+        Lmid, Ablk, Bblk = L[jj][jj], L[i][jj], L[j][jj]
+        if not (isinstance(Lmid, UniformBlockDiagonal) and isinstance(Ablk, BlockedSparse)
+                and isinstance(Bblk, BlockedSparse) and self._pure(i, jj) and self._pure(j, jj)):
+            return None
+        T = L[i][j]
+        if i == j and not isinstance(T, (UniformBlockDiagonal, np.ndarray)):
+            return None
+        a_idx, b_idx = _pairs(Ablk, Bblk, lower=(i == j))
+        if len(a_idx) == 0:
+            return None
+        Si, Sj, Sm = Ablk.Si, Bblk.Si, Lmid.S
+        rows_a, rows_b, lev = Ablk.rows[a_idx], Bblk.rows[b_idx], Ablk.cols[a_idx]
+        # unique target blocks; each (target, level) pair occurs once
+        if isinstance(T, UniformBlockDiagonal):
+            tkey = rows_a
+        else:
+            tkey = rows_b * Ablk.nlev_shape[0] + rows_a
+        targets, tinv = np.unique(tkey, return_inverse=True)
+        s = np.arange(Si)[:, None]
+        t = np.arange(Sj)[None, :]
+        if isinstance(T, UniformBlockDiagonal):
+            pos = targets[:, None, None] * (Si * Sj) + s * Sj + t
+            flat = T.data.reshape(-1)
+        elif isinstance(T, BlockedSparse):
+            blk = T.block_index(targets % Ablk.nlev_shape[0], targets // Ablk.nlev_shape[0])
+            pos = blk[:, None, None] * (Si * Sj) + s * Sj + t
+            flat = T.data.reshape(-1)
+        else:
+            Ni = T.shape[0]
+            ra, rb = targets % Ablk.nlev_shape[0], targets // Ablk.nlev_shape[0]
+            pos = (rb[:, None, None] * Sj + t) * Ni + ra[:, None, None] * Si + s
+            flat = T.reshape(-1, order="F")
+        pos = pos.reshape(-1).astype(_index_dtype(flat.size))
+        # coefficient rows: target element (tinv, s, t); columns: (level, u, v) of M
+        u = np.arange(Sm)
+        row = (tinv[:, None, None, None, None] * (Si * Sj) + (s * Sj + t)[None, :, :, None, None])
+        col = (lev[:, None, None, None, None] * (Sm * Sm) + (u[:, None] * Sm + u[None, :])[None, None, None, :, :])
+        shape5 = (len(a_idx), Si, Sj, Sm, Sm)
+        row = np.broadcast_to(row, shape5).reshape(-1)
+        col = np.broadcast_to(col, shape5).reshape(-1)
+        nrow, ncol = len(targets) * Si * Sj, Lmid.nlev * Sm * Sm
+        order = np.lexsort((col, row))
+        indptr = np.searchsorted(row[order], np.arange(nrow + 1))
+        coef = sp.csr_matrix((np.zeros(len(order)), col[order].astype(np.int64), indptr), shape=(nrow, ncol))
+        Aun, Bun = A[i][jj], A[j][jj]
+
+        def refresh():
+            vals = Aun.data[a_idx][:, :, None, :, None] * Bun.data[b_idx][:, None, :, None, :]
+            coef.data[:] = vals.reshape(-1)[order]
+        self._coef_refresh.append(refresh)
+        lam_i = self.remats[i].lambda_
+        lam_j = self.remats[j].lambda_
+        lam_m = self.remats[jj].lambda_
+        ntarget = len(targets)
+
+        if Si == Sj == Sm == 1:
+            def op():
+                m = (self._Linv[jj].reshape(-1) * lam_m[0, 0]) ** 2
+                flat[pos] -= (lam_i[0, 0] * lam_j[0, 0]) * (coef @ m)
+            return op
+
+        def op():
+            G = np.matmul(self._Linv[jj], lam_m.T)
+            M = np.matmul(G.transpose(0, 2, 1), G)
+            Y = (coef @ M.reshape(-1)).reshape(ntarget, Si, Sj)
+            flat[pos] -= np.matmul(np.matmul(lam_i.T, Y), lam_j).reshape(-1)
+        return op
 
     @staticmethod
     def _scale_op(src, dst, lam_i, lam_j, inflate):
