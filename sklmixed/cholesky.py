@@ -199,14 +199,15 @@ class BlockedCholesky:
         Each cell shows the type of the ``A`` block, or ``A/L`` where ``L`` differs.
         """
         names = [r.name for r in self.remats] + ["fixed"]
-        width = max(10, *(len(nm) + 2 for nm in names))
+        width = max(14, *(len(nm) + 2 for nm in names))
         lines = ["rows:" + "".join(f"{nm:^{width}}" for nm in names)]
         for i in range(self.k + 1):
             cells = []
             for j in range(i + 1):
                 l_ = block_kind(self.L[i][j])
                 a = self._A_kind.get((i, j), l_)
-                cells.append(f"{a:^{width}}" if a == l_ else f"{a + '/' + l_:^{width}}")
+                short = {"Diagonal": "Diag"}.get(a, a)
+                cells.append(f"{a:^{width}}" if a == l_ else f"{short + '/' + l_:^{width}}")
             lines.append(f"{self.sizes[i]:>4}:" + "".join(cells))
         return "\n".join(lines)
 
