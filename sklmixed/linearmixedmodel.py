@@ -2,12 +2,16 @@ r"""Linear mixed-effects models fit by maximum likelihood or REML."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 
+from .blocks import PosDefError
 from .cholesky import BlockedCholesky
 from .data import case_weights, prepare_data, response_values
+from .exceptions import ConvergenceWarning
 from .fixed import FeTerm
 from .formula import parse_formula
 from .mixedmodel import MixedModel
@@ -143,8 +147,19 @@ class LinearMixedModel(MixedModel):
             raise ValueError(f"the response {self.formula.response!r} is constant; there is nothing to fit")
         self.reml = bool(reml)
         self.optsum.reml = self.reml
-        xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                           fitlog=fitlog, rectify=self._rectify)
+        try:
+            xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
+                               fitlog=fitlog, rectify=self._rectify)
+        except PosDefError:
+            # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
+            scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
+            if not scale > 1:
+                raise
+            warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
+                          f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
+            self.optsum.initial = self.optsum.initial / scale
+            xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
+                               fitlog=fitlog, rectify=self._rectify)
         self.objective_at(xmin)
         self._fitted = True
         return self
