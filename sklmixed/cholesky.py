@@ -128,6 +128,20 @@ class BlockedCholesky:
         self._program = self._compile()
         self.update_A(weights)
 
+    # the compiled program is closures over the buffers: rebuild it instead of pickling it
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_program", "_A_plan", "_coef_refresh"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._A_plan = None
+        self._program = self._compile()
+        for refresh in self._coef_refresh:
+            refresh()
+
     # ------------------------------------------------------------------ structure
     def _symbolic(self) -> None:
         """Level patterns of every block of L, and the storage each block gets."""
@@ -192,6 +206,7 @@ class BlockedCholesky:
                     self._obs_block[i, j] = self.A[i][j].block_index(R[i].refs, R[j].refs)
         self._Zt = [r.z_matrix().T.tocsr() for r in R]
         self._Linv = [None] * k
+        self._A_plan = None
 
     def block_description(self) -> str:
         """A table of the block types, like MixedModels' ``BlockDescription``.
@@ -212,28 +227,46 @@ class BlockedCholesky:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ A
-    def update_A(self, weights=None) -> None:
-        """Recompute every block of ``A`` for the current ``Xy`` and case weights."""
+    def _A_scatter_plan(self):
+        """For every random-effects block of A: the flat buffer, the target of each product, the factors."""
         R, k = self.remats, self.k
-        w = None if weights is None else np.asarray(weights, dtype=float)
+        plan = []
         for i in range(k):
-            zi = R[i].z if w is None else R[i].z * w
             for j in range(i + 1):
                 blk = self.A[i][j]
                 Si, Sj = R[i].S, R[j].S
-                vals = zi[:, None, :] * R[j].z[None, :, :]  # (Si, Sj, n)
                 s = np.arange(Si)[:, None, None]
                 t = np.arange(Sj)[None, :, None]
                 if isinstance(blk, UniformBlockDiagonal):
                     pos = R[i].refs[None, None, :] * (Si * Si) + s * Si + t
-                    blk.data[...] = scatter_add(blk.data.size, pos, vals).reshape(blk.data.shape)
+                    flat = blk.data.reshape(-1)
                 elif isinstance(blk, BlockedSparse):
                     pos = self._obs_block[i, j][None, None, :] * (Si * Sj) + s * Sj + t
-                    blk.data[...] = scatter_add(blk.data.size, pos, vals).reshape(blk.data.shape)
+                    flat = blk.data.reshape(-1)
                 else:
                     Ni = blk.shape[0]
                     pos = (R[j].refs[None, None, :] * Sj + t) * Ni + R[i].refs[None, None, :] * Si + s
-                    blk[...] = scatter_add(blk.size, pos, vals).reshape(blk.shape, order="F")
+                    flat = blk.reshape(-1, order="F")
+                # products of intercept-only columns are all ones: skip multiplying by them
+                ones_i = Si == 1 and R[i].lhs_terms[0].intercept_only
+                ones_j = Sj == 1 and R[j].lhs_terms[0].intercept_only
+                zz = None if ones_i and ones_j else (R[i].z[:, None, :] * R[j].z[None, :, :])
+                plan.append((flat, pos.astype(_index_dtype(flat.size)).reshape(-1), zz))
+        return plan
+
+    def update_A(self, weights=None) -> None:
+        """Recompute every block of ``A`` for the current ``Xy`` and case weights."""
+        k = self.k
+        w = None if weights is None else np.asarray(weights, dtype=float)
+        if self._A_plan is None:
+            self._A_plan = self._A_scatter_plan()
+        n = self.n
+        for flat, pos, zz in self._A_plan:
+            if zz is None:
+                vals = np.broadcast_to(np.ones(n) if w is None else w, (len(pos) // n, n))
+            else:
+                vals = zz if w is None else zz * w
+            flat[...] = np.bincount(pos, weights=np.ravel(vals), minlength=flat.size)
         wXy = self.Xy if w is None else self.Xy * w[:, None]
         for j in range(k):
             self.A[k][j][...] = (self._Zt[j] @ wXy).T

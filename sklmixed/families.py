@@ -72,7 +72,8 @@ class Bernoulli(Family):
         return np.clip(mu, _TINY, 1.0 - _TINY)
 
     def dev_resid(self, y, mu, wt):
-        return -2.0 * wt * (special.xlogy(y, mu) + special.xlog1py(1.0 - y, -mu))
+        # y is 0 or 1: the deviance is -2 log of the probability of the observed outcome
+        return -2.0 * wt * np.log(np.where(y > 0.5, mu, 1.0 - mu))
 
     def loglik_obs(self, y, mu, wt):
         return wt * (special.xlogy(y, mu) + special.xlog1py(1.0 - y, -mu))

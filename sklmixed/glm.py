@@ -13,8 +13,8 @@ __all__ = ["fit_glm", "working_response_and_weights"]
 
 def working_response_and_weights(family, link, y, eta, offset, prior):
     """The IRLS working response ``z = η − offset + (y − μ) dη/dμ`` and weights ``w``."""
-    mu = family.clip_mu(link.inverse(eta))
-    mu_eta = link.mu_eta(eta)
+    mu, mu_eta = link.inverse_and_derivative(eta)
+    mu = family.clip_mu(mu)
     z = eta - offset + (y - mu) / mu_eta
     w = prior * mu_eta * mu_eta / family.variance(mu)
     return z, w, mu

@@ -24,6 +24,10 @@ class Link:
     def mu_eta(self, eta):
         raise NotImplementedError
 
+    def inverse_and_derivative(self, eta):
+        """``(g⁻¹(η), dμ/dη)`` together (some links share the work)."""
+        return self.inverse(eta), self.mu_eta(eta)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -45,6 +49,10 @@ class LogitLink(Link):
 
     def mu_eta(self, eta):
         return np.maximum(special.expit(eta) * special.expit(-eta), _EPS)
+
+    def inverse_and_derivative(self, eta):
+        mu = special.expit(eta)
+        return mu, np.maximum(mu * (1.0 - mu), _EPS)
 
 
 class ProbitLink(Link):
@@ -85,6 +93,10 @@ class LogLink(Link):
 
     def mu_eta(self, eta):
         return np.maximum(np.exp(np.minimum(eta, 700.0)), _EPS)
+
+    def inverse_and_derivative(self, eta):
+        mu = np.exp(np.minimum(eta, 700.0))
+        return mu, np.maximum(mu, _EPS)
 
 
 class IdentityLink(Link):
