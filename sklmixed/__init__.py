@@ -19,3 +19,7 @@ __all__ = [
     "load_dataset",
     "list_datasets",
 ]
+
+from .estimators import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor  # noqa: E402
+
+__all__ += ["LinearMixedRegressor", "GeneralizedMixedClassifier", "GeneralizedMixedRegressor"]

@@ -1,6 +1,6 @@
 """Warnings and errors raised by sklmixed."""
 
-__all__ = ["ConvergenceWarning", "RankDeficiencyWarning", "SingularFitWarning", "PIRLSError"]
+__all__ = ["ConvergenceWarning", "RankDeficiencyWarning", "SingularFitWarning", "PIRLSError", "SeparationWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -17,3 +17,7 @@ class SingularFitWarning(UserWarning):
 
 class PIRLSError(FloatingPointError):
     """Penalised iteratively reweighted least squares could not reduce the deviance."""
+
+
+class SeparationWarning(UserWarning):
+    """Fitted probabilities of 0 or 1: the data may be (quasi-)separable by the fixed effects."""

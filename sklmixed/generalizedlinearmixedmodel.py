@@ -10,7 +10,7 @@ from scipy.linalg import solve_triangular
 
 from .cholesky import BlockedCholesky
 from .data import case_weights, prepare_data, response_values
-from .exceptions import ConvergenceWarning, PIRLSError
+from .exceptions import ConvergenceWarning, PIRLSError, SeparationWarning
 from .families import Bernoulli, Binomial, binary_response, get_family
 from .fixed import FeTerm
 from .formula import parse_formula
@@ -285,6 +285,12 @@ class GeneralizedLinearMixedModel(MixedModel):
         os.fmin = val if np.isfinite(val) else fmin
         if not self.pirls_converged:
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
+        if isinstance(self.family, Bernoulli):
+            extreme = int(np.sum((self.mu < 1e-8) | (self.mu > 1 - 1e-8)))
+            if extreme:
+                warnings.warn(f"fitted probabilities numerically 0 or 1 occurred for {extreme} observation(s): the "
+                              "data may be separable, and estimates on the boundary are unreliable",
+                              SeparationWarning, stacklevel=2)
         self._objective = os.fmin
         self._fitted = True
         return self

@@ -1,0 +1,13 @@
+"""scikit-learn estimators for mixed-effects models.
+
+:class:`LinearMixedRegressor`, :class:`GeneralizedMixedClassifier` and
+:class:`GeneralizedMixedRegressor` wrap :class:`~sklmixed.LinearMixedModel` and
+:class:`~sklmixed.GeneralizedLinearMixedModel` behind the usual ``fit``/``predict``/
+``score`` interface: fixed effects in ``X``, grouping factors in the ``groups`` metadata
+(or in the ``group_columns`` of ``X``).
+"""
+
+from ._generalized import GeneralizedMixedClassifier, GeneralizedMixedRegressor
+from ._linear import LinearMixedRegressor
+
+__all__ = ["LinearMixedRegressor", "GeneralizedMixedClassifier", "GeneralizedMixedRegressor"]
