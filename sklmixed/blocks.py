@@ -201,12 +201,17 @@ def cholesky_inplace(block) -> None:
                 d[...] = np.linalg.cholesky(d)
             except np.linalg.LinAlgError as err:
                 raise PosDefError(str(err)) from None
+            # LAPACK lets NaN through without complaint
+            if not np.all(np.isfinite(np.diagonal(d, axis1=1, axis2=2))):
+                raise PosDefError("block-diagonal block has non-finite entries")
         return
     if block.size == 0:
         return
     out, info = lapack.dpotrf(block, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         raise PosDefError(f"dense block is not positive definite (leading minor {info})")
+    if not np.all(np.isfinite(np.diagonal(out))):
+        raise PosDefError("dense block has non-finite entries")
     if out is not block:  # only when the block was not Fortran-contiguous
         block[...] = out
 

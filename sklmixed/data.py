@@ -31,8 +31,11 @@ def required_columns(formula: MixedFormula) -> set[str]:
         cols.add(formula.response)
     cols |= _variables(formula.fixed, "fixed-effects part")
     for bar in formula.bars:
-        cols |= _variables(bar.lhs, f"random-effects term {bar}")
-        cols |= set(bar.factors)
+        lhs = _variables(bar.lhs, f"random-effects term {bar}")
+        both = lhs & set(bar.factors)
+        if both:
+            raise ValueError(f"random-effects term {bar} uses {sorted(both)} on both sides of the bar")
+        cols |= lhs | set(bar.factors)
     return {c for c in cols if c not in _RESPONSE_CONTEXT}
 
 

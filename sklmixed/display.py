@@ -53,6 +53,8 @@ def variance_table(m) -> str:
 def coef_table_text(m) -> str:
     """The fixed-effects table with a rule above and below, as StatsBase's CoefTable."""
     tab = m.coef_table()
+    if len(tab) == 0:
+        return "  (none)"
     names = [str(n) for n in tab.index]
     nw = max(len(n) for n in names) + 1
     cells = [

@@ -280,7 +280,8 @@ class GeneralizedLinearMixedModel(MixedModel):
                 os.lowerbd = np.concatenate([np.full(p, -np.inf), self.theta_lowerbd])
             objective = lambda x: self.objective_at(x[p:], x[:p], nagq=nagq)  # noqa: E731
         self.beta = self.beta_glm.copy()
-        xmin, fmin = optimize(objective, os, progress=progress, fitlog=fitlog, rectify=self._rectify)
+        xmin, fmin = optimize(objective, os, progress=progress, fitlog=fitlog, rectify=self._rectify,
+                              blas_threads=self._factor.blas_threads)
         val = objective(xmin)
         os.fmin = val if np.isfinite(val) else fmin
         if not self.pirls_converged:

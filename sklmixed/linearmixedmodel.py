@@ -149,7 +149,8 @@ class LinearMixedModel(MixedModel):
         self.optsum.reml = self.reml
         try:
             xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                               fitlog=fitlog, rectify=self._rectify)
+                               fitlog=fitlog, rectify=self._rectify,
+                               blas_threads=self._factor.blas_threads)
         except PosDefError:
             # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
             scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
@@ -159,7 +160,8 @@ class LinearMixedModel(MixedModel):
                           f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
             self.optsum.initial = self.optsum.initial / scale
             xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                               fitlog=fitlog, rectify=self._rectify)
+                               fitlog=fitlog, rectify=self._rectify,
+                               blas_threads=self._factor.blas_threads)
         self.objective_at(xmin)
         self._fitted = True
         return self

@@ -82,7 +82,7 @@ class _Progress:
             self.bar.close()
 
 
-def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, rectify=None):
+def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, rectify=None, blas_threads=None):
     """Minimise ``objective`` with NLopt, as the :class:`OptSummary` says.
 
     Parameters
@@ -101,6 +101,8 @@ def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, recti
     rectify : callable, optional
         Maps a point found by an algorithm that ignores bounds into the feasible region
         without changing the objective.
+    blas_threads : int, optional
+        Limit BLAS to this many threads while optimising (``None``: no limit).
 
     Returns
     -------
@@ -108,6 +110,15 @@ def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, recti
     fmin : float
     """
     check_algorithm(optsum.optimizer)
+    if blas_threads is None:
+        return _optimize(objective, optsum, progress, fitlog, snap, rectify)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _optimize(objective, optsum, progress, fitlog, snap, rectify)
+
+
+def _optimize(objective, optsum, progress, fitlog, snap, rectify):
     x0 = np.asarray(optsum.initial, dtype=float).copy()
     n = len(x0)
     lower = np.asarray(optsum.lowerbd, dtype=float)

@@ -10,6 +10,8 @@ import pytest
 
 from sklmixed.datasets import load_dataset
 
+import _hypothesis_profiles  # noqa: E402,F401  (registers and loads the hypothesis profile)
+
 _TESTS_DIR = Path(__file__).resolve().parent
 # CI runs a clean clone with ``../shared`` beside the repository.
 SHARED_REFERENCE = (

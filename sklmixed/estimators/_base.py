@@ -221,7 +221,8 @@ class _MixedModelEstimator(BaseEstimator):
             if isinstance(item, str):
                 if names is None:
                     raise ValueError(f"{name} names column {item!r}, but X has no column names; "
-                                     "pass a pandas DataFrame or use integer column indices")
+                                     "pass a pandas DataFrame (in a Pipeline, call set_output(transform='pandas')) "
+                                     "or use integer column indices")
                 hits = np.flatnonzero(names == item)
                 if len(hits) == 0:
                     raise ValueError(f"{name} names column {item!r}, which is not in X; "
@@ -244,7 +245,7 @@ class _MixedModelEstimator(BaseEstimator):
         fpos = layout.feature_pos
         to_internal = dict(zip(fpos, layout.feature_internal))
         out = [[] for _ in layout.group_internal]
-        if spec is None:
+        if spec is None or not out:  # no random effects: nothing to resolve
             return out
         if isinstance(spec, dict):
             for key, cols in spec.items():
@@ -291,13 +292,14 @@ class _MixedModelEstimator(BaseEstimator):
             return np.asarray(X_arr[:, j], dtype=float)
         values = X.iloc[:, j] if _is_frame(X) else pd.Series(X_arr[:, j])
         cats = layout.categories[j]
-        cat = pd.Categorical(np.asarray(values, dtype=object), categories=cats)
-        unknown = cat.isna() & ~pd.isna(np.asarray(values, dtype=object))
+        values = np.asarray(values, dtype=object)
+        codes = cats.get_indexer(values)
+        unknown = (codes < 0) & ~pd.isna(values)
         if unknown.any():
-            bad = pd.unique(np.asarray(values, dtype=object)[unknown])[:5]
+            bad = pd.unique(values[unknown])[:5]
             raise ValueError(f"X column {layout.feature_display[layout.feature_pos.index(j)]!r} has "
                              f"categories not seen in fit: {list(bad)}")
-        return cat
+        return pd.Categorical.from_codes(codes, categories=cats)
 
     def _prepare_fit(self, X, y, groups, sample_weight):
         """Validate the fit inputs; return the model frame, response, weights and layout."""

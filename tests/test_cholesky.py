@@ -1,0 +1,171 @@
+"""Tests for sklmixed.cholesky: the blocked factor against a dense Cholesky factorisation.
+
+For every design the blocked ``A`` and ``L`` are assembled into full matrices and compared
+with the dense cross-product ``[ZΛ X y]' W [ZΛ X y] + diag(I, 0)`` and its dense Cholesky
+factor; logdet, pwrss, β, u and the conditional variances are compared with dense solves.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.linalg import cho_solve, solve_triangular
+
+import _dense
+import _designs
+from sklmixed import LinearMixedModel
+
+RTOL = 1e-9
+WEIGHTING = ["unweighted", "weighted"]
+
+_MODELS = {}
+
+
+def _model(design, weighting, seed=0):
+    key = (design, weighting, seed)
+    if key not in _MODELS:
+        data, formula = _designs.make(design, seed)
+        w = None
+        if weighting == "weighted":
+            w = np.random.default_rng(seed + 100).uniform(0.3, 3.0, len(data))
+        _MODELS[key] = LinearMixedModel(formula, data, weights=w)
+    return _MODELS[key]
+
+
+def _dense_state(m):
+    """Dense quantities at the θ currently installed in ``m``."""
+    Z, Lam = _dense.model_Z_Lambda(m)
+    ZL = Z @ Lam
+    X, y = m.feterm.X, m._factor.Xy[:, -1]
+    M = _dense.augmented_matrix(ZL, X, y, m.weights)
+    Ld = np.linalg.cholesky(M)
+    q, p = ZL.shape[1], X.shape[1]
+    Lzz = Ld[:q, :q]  # the Cholesky factor of Λ'Z'WZΛ + I
+    beta = solve_triangular(Ld[q:q + p, q:q + p], Ld[-1, q:q + p], lower=True, trans="T")
+    u = cho_solve((Lzz, True), M[:q, -1] - M[:q, q:q + p] @ beta)
+    Vinv = cho_solve((Lzz, True), np.eye(q))
+    return dict(M=M, L=Ld, q=q, p=p, beta=beta, u=u, Vinv=Vinv,
+                logdet=2 * np.sum(np.log(np.diag(Ld)[:q])), logdet_x=2 * np.sum(np.log(np.diag(Ld)[q:q + p])),
+                pwrss=Ld[-1, -1] ** 2)
+
+
+def _check_against_dense(m, theta):
+    obj_ml = m.objective_at(theta, reml=False)
+    f = m._factor
+    d = _dense_state(m)
+    n, p = m.nobs, d["p"]
+    scale = np.max(np.abs(d["L"]))
+
+    # the factor itself: unique lower Cholesky factor with positive diagonal
+    assert_allclose(_dense.assemble(f.L), d["L"], rtol=0, atol=RTOL * scale)
+
+    assert f.logdet() == pytest.approx(d["logdet"], rel=RTOL, abs=RTOL)
+    assert f.logdet(reml=True) == pytest.approx(d["logdet"] + d["logdet_x"], rel=RTOL, abs=RTOL)
+    assert f.pwrss == pytest.approx(d["pwrss"], rel=RTOL)
+    assert m.pwrss == f.pwrss
+    assert_allclose(m.beta, d["beta"], rtol=RTOL, atol=RTOL * np.max(np.abs(d["beta"]), initial=1))
+
+    # objective: log|L_Z|² + n(1 + log(2π r²/n)) − Σ log w
+    logw = 0.0 if m.weights is None else np.sum(np.log(m.weights))
+    expected = d["logdet"] + n * (1 + np.log(2 * np.pi * d["pwrss"] / n)) - logw
+    assert obj_ml == pytest.approx(expected, rel=RTOL)
+    obj_reml = m.objective_at(theta, reml=True)
+    expected = d["logdet"] + d["logdet_x"] + (n - p) * (1 + np.log(2 * np.pi * d["pwrss"] / (n - p))) - logw
+    assert obj_reml == pytest.approx(expected, rel=RTOL)
+
+    # conditional modes and conditional variances, term by term
+    us = f.ranef_u(m.beta)
+    offset = 0
+    for j, r in enumerate(m.reterms):
+        sl = slice(offset, offset + r.nranef)
+        u_dense = d["u"][sl].reshape(r.nlev, r.S)
+        assert us[j].shape == (r.nlev, r.S)
+        assert_allclose(us[j], u_dense, rtol=RTOL, atol=RTOL * max(1.0, np.max(np.abs(d["u"]))))
+        V = d["Vinv"][sl, sl]
+        expected_cv = np.array([V[r.S * lev:r.S * (lev + 1), r.S * lev:r.S * (lev + 1)] for lev in range(r.nlev)])
+        cv = f.condvar_unscaled(j)
+        assert cv.shape == (r.nlev, r.S, r.S)
+        assert_allclose(cv, expected_cv, rtol=RTOL, atol=RTOL)
+        offset += r.nranef
+    return d
+
+
+@pytest.mark.parametrize("weighting", WEIGHTING)
+@pytest.mark.parametrize("design", list(_designs.DESIGNS))
+def test_factor_matches_dense_cholesky(design, weighting):
+    m = _model(design, weighting)
+    rng = np.random.default_rng(sorted(_designs.DESIGNS).index(design))
+    for theta in (_designs.random_theta(m, rng), _designs.random_theta(m, rng, zero_some=True), m.optsum.initial):
+        _check_against_dense(m, theta)
+
+
+@pytest.mark.parametrize("weighting", WEIGHTING)
+@pytest.mark.parametrize("design", list(_designs.DESIGNS))
+def test_A_matches_dense_crossproduct(design, weighting):
+    m = _model(design, weighting)
+    Z = np.hstack([r.z_matrix().toarray() for r in m.reterms])
+    B = np.column_stack([Z, m.feterm.X, m.y])
+    w = np.ones(m.nobs) if m.weights is None else m.weights
+    expected = np.tril(B.T @ (w[:, None] * B))
+    assert_allclose(_dense.assemble(m._factor.A), expected, rtol=0, atol=1e-11 * np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize("design", ["crossed_vector", "partially_crossed", "partially_crossed_vector",
+                                    "nested3_sparse", "scalar_with_vector_sparse"])
+def test_no_state_carried_between_evaluations(design):
+    m = _model(design, "weighted")
+    rng = np.random.default_rng(7)
+    th1, th2 = _designs.random_theta(m, rng), _designs.random_theta(m, rng, zero_some=True)
+    o1 = m.objective_at(th1)
+    L1 = _dense.assemble(m._factor.L)
+    m.objective_at(th2)
+    assert m.objective_at(th1) == o1
+    assert_array_equal(_dense.assemble(m._factor.L), L1)
+
+
+@pytest.mark.parametrize("design", ["partially_crossed", "partially_crossed_vector", "nested3_sparse"])
+def test_new_response_refreshes_factor(design):
+    m = LinearMixedModel(*reversed(_designs.make(design, 3)))
+    rng = np.random.default_rng(12345)  # not the design's seed: y2 must not be collinear with x
+    y2 = rng.normal(size=m.nobs) * 5 + 1
+    m._factor.set_response(y2, m.weights)
+    d = _check_against_dense(m, _designs.random_theta(m, rng))
+    assert_array_equal(m._factor.Xy[:, -1], y2)
+    assert d["M"][-1, -1] == pytest.approx(y2 @ y2)
+
+
+@pytest.mark.parametrize(
+    "dataset, formula",
+    [
+        ("dyestuff", "yield ~ 1 + (1|batch)"),
+        ("sleepstudy", "reaction ~ 1 + days + (1 + days|subj)"),
+        ("sleepstudy", "reaction ~ 1 + days + (1|subj) + (0 + days|subj)"),
+        ("penicillin", "diameter ~ 1 + (1|plate) + (1|sample)"),
+        ("pastes", "strength ~ 1 + (1|batch/cask)"),
+    ],
+)
+def test_bundled_datasets_match_dense(request, dataset, formula):
+    m = LinearMixedModel(formula, request.getfixturevalue(dataset))
+    rng = np.random.default_rng(11)
+    for _ in range(2):
+        _check_against_dense(m, _designs.random_theta(m, rng))
+
+
+def test_dyestuff_cross_products(dyestuff):
+    """Z'Z = 5 I_6 and y'Z = [7525, 7640, 7820, 7490, 8000, 7350] (MixedModels' tests)."""
+    m = LinearMixedModel("yield ~ 1 + (1|batch)", dyestuff)
+    A = m._factor.A
+    assert_array_equal(_dense.block_to_dense(A[0][0]), 5 * np.eye(6))
+    assert_array_equal(A[1][0][-1], [7525, 7640, 7820, 7490, 8000, 7350])
+
+
+def test_pickled_factor_evaluates_identically():
+    m = _model("partially_crossed_vector", "weighted")
+    theta = _designs.random_theta(m, np.random.default_rng(5))
+    expected = m.objective_at(theta)
+    clone = pickle.loads(pickle.dumps(m))
+    assert clone.objective_at(theta) == expected
+    assert_array_equal(_dense.assemble(clone._factor.L), _dense.assemble(m._factor.L))
