@@ -122,8 +122,12 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
        ``sklearn.set_config(enable_metadata_routing=True)`` one ``groups`` array passed
        to :class:`~sklearn.model_selection.GridSearchCV`, ``cross_validate`` or a
        :class:`~sklearn.pipeline.Pipeline` splits the
-       :class:`~sklearn.model_selection.GroupKFold` folds *and* reaches ``fit``. Without
-       routing, ``cross_validate(..., groups=g, params={"groups": g})`` hands it to both.
+       :class:`~sklearn.model_selection.GroupKFold` folds *and* reaches ``fit`` (and the
+       scorer). Without routing, ``cross_validate(..., groups=g, params={"groups": g})``
+       hands it to the splitter and ``fit``, but not to ``score``, which then predicts at
+       the population level. When one column splits the folds and several grouping
+       factors enter the model, alias the request:
+       ``est.set_fit_request(groups="factors")`` and ``params={"groups": g, "factors": G}``.
     2. As columns of X: ``group_columns=["subj"]`` with ``X = data[["days", "subj"]]``.
        This cannot go wrong, with or without routing. In a pipeline, keep the grouping
        columns away from transformers, e.g. with a
@@ -134,7 +138,9 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     ``g`` to the splitter only: every candidate is then fit *without random effects*,
     and nothing warns. Use ``group_columns`` or enable metadata routing. (With routing
     on, a ``group_columns`` estimator must decline the routed groups with
-    ``set_fit_request(groups=False)`` and the like.)
+    ``set_fit_request(groups=False)`` and the like.) Note also that a search object's own
+    ``predict`` passes no metadata: use ``search.best_estimator_.predict(X, groups=g)``,
+    or ``group_columns``, to predict with the random effects.
 
     **Prediction.** Levels seen in fitting contribute their conditional modes; unseen
     levels, missing labels and ``groups=None`` give the population-level prediction
