@@ -9,7 +9,7 @@ import pandas as pd
 
 from .formula import MixedFormula
 
-__all__ = ["prepare_data", "response_values", "case_weights", "required_columns"]
+__all__ = ["prepare_data", "response_values", "case_weights", "required_columns", "encode_new"]
 
 _RESPONSE_CONTEXT = {"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log10": np.log10, "log2": np.log2}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -24,11 +24,33 @@ def _variables(expr: str, what: str) -> set[str]:
         raise ValueError(f"cannot parse the {what} {expr!r}: {err}") from None
 
 
+def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
+    """A formulaic model spec applied to new data; unseen categorical levels are an error.
+
+    formulaic only warns about such levels and encodes them as the reference level,
+    which would silently give wrong predictions.
+    """
+    import warnings
+
+    from formulaic.errors import DataMismatchWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataMismatchWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            kwargs = {"context": context} if context else {}
+            mm = spec.get_model_matrix(data, na_action="raise", **kwargs)
+        except DataMismatchWarning as warn:
+            raise ValueError(f"new data for the {what} has categorical levels not seen in fitting: {warn}") from None
+    return np.asarray(mm, dtype=float)
+
+
 def required_columns(formula: MixedFormula) -> set[str]:
     """Every data column a mixed formula refers to."""
-    cols = set() if _NAME.match(formula.response) else _variables(f"0 + I({formula.response})", "response")
     if _NAME.match(formula.response):
-        cols.add(formula.response)
+        cols = {formula.response}
+    else:  # a transformed response may call the functions the response context provides
+        cols = _variables(f"0 + I({formula.response})", "response") - set(_RESPONSE_CONTEXT)
     cols |= _variables(formula.fixed, "fixed-effects part")
     for bar in formula.bars:
         lhs = _variables(bar.lhs, f"random-effects term {bar}")
@@ -36,7 +58,7 @@ def required_columns(formula: MixedFormula) -> set[str]:
         if both:
             raise ValueError(f"random-effects term {bar} uses {sorted(both)} on both sides of the bar")
         cols |= lhs | set(bar.factors)
-    return {c for c in cols if c not in _RESPONSE_CONTEXT}
+    return cols
 
 
 def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise") -> tuple[pd.DataFrame, np.ndarray]:

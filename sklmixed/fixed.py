@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .data import encode_new
 from .exceptions import RankDeficiencyWarning
 from .remat import rename_intercept
 
@@ -82,7 +83,10 @@ class FeTerm:
         import formulaic
 
         rhs, context = apply_contrasts(rhs, contrasts, data)
-        mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context)
+        try:
+            mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context)
+        except Exception as err:  # formulaic raises many types; say which part of the formula failed
+            raise ValueError(f"cannot build the fixed-effects matrix for {rhs!r}: {err}") from err
         self.spec = mm.model_spec
         self.context = context
         self.names = rename_intercept(mm.columns)
@@ -108,6 +112,4 @@ class FeTerm:
 
     def new_X(self, data: pd.DataFrame) -> np.ndarray:
         """The full-rank model matrix for new data, encoded as at fitting time."""
-        mm = self.spec.get_model_matrix(data, na_action="raise", context=self.context) if self.context else \
-            self.spec.get_model_matrix(data, na_action="raise")
-        return np.asarray(mm, dtype=float)[:, self.keep]
+        return encode_new(self.spec, data, "fixed effects", self.context)[:, self.keep]

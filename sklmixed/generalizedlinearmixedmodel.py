@@ -292,7 +292,7 @@ class GeneralizedLinearMixedModel(MixedModel):
                 warnings.warn(f"fitted probabilities numerically 0 or 1 occurred for {extreme} observation(s): the "
                               "data may be separable, and estimates on the boundary are unreliable",
                               SeparationWarning, stacklevel=2)
-        self._objective = os.fmin
+        self._objective = float(os.fmin)
         self._fitted = True
         return self
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .data import encode_new
 from .formula import BarTerm
 
 __all__ = ["ReMat", "GroupingFactor", "build_remats", "rename_intercept"]
@@ -76,7 +77,10 @@ class _LhsColumns:
             return
         import formulaic
 
-        mm = formulaic.model_matrix(lhs, data, na_action="raise")
+        try:
+            mm = formulaic.model_matrix(lhs, data, na_action="raise")
+        except Exception as err:  # formulaic raises many types; say which term failed
+            raise ValueError(f"cannot build the columns of random-effects term ({lhs} | ...): {err}") from err
         self.spec = mm.model_spec
         self.names = rename_intercept(mm.columns)
         self.z = np.asarray(mm, dtype=float).T.copy()
@@ -86,7 +90,7 @@ class _LhsColumns:
     def columns(self, data: pd.DataFrame) -> np.ndarray:
         if self.intercept_only:
             return np.ones((1, len(data)))
-        return np.asarray(self.spec.get_model_matrix(data, na_action="raise"), dtype=float).T
+        return encode_new(self.spec, data, f"random-effects term ({self.lhs} | ...)").T
 
 
 class ReMat:

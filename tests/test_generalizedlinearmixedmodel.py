@@ -370,3 +370,16 @@ def test_lmm_and_glmm_share_the_block_machinery(verbagg):
     lm = LinearMixedModel("anger ~ 1 + gender + (1|subj) + (1|item)", verbagg)
     assert type(g._factor) is type(lm._factor)
     assert g.block_description().splitlines()[1:3] == lm.block_description().splitlines()[1:3]
+
+
+def test_unseen_categorical_level_in_new_data_is_an_error(verbagg):
+    m = LinearMixedModel("anger ~ 1 + btype + (1|item)", verbagg).fit(progress=False)
+    new = verbagg.iloc[:3].copy()
+    new["btype"] = new["btype"].astype(str)
+    new.loc[new.index[0], "btype"] = "whisper"
+    with pytest.raises(ValueError, match="not seen in fitting.*whisper"):
+        m.predict(new)
+    g = GeneralizedLinearMixedModel("r2 ~ 1 + btype + (1|item)", verbagg).fit(fast=True, progress=False)
+    with pytest.raises(ValueError, match="categorical levels not seen"):
+        g.predict(new)
+    assert isinstance(g.objective, float)
