@@ -41,6 +41,8 @@ SPARSE_DENSITY = 0.10
 MAX_PAIRS = 20_000_000
 #: dense blocks at least this large get a multithreaded BLAS during fits
 BLAS_THREADS_ABOVE = 2500
+#: below this size no dense block makes BLAS start threads, so fits leave its settings alone
+BLAS_THREADS_FROM = 128
 
 
 def _pattern(rows, cols, shape) -> sp.csr_matrix:
@@ -218,6 +220,8 @@ class BlockedCholesky:
         threads make a 1000 x 1000 Cholesky up to 100 times slower than one thread.
         """
         largest = max((blk.shape[0] for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
+        if largest < BLAS_THREADS_FROM:  # BLAS runs these single-threaded anyway: leave it alone
+            return None
         return None if largest > BLAS_THREADS_ABOVE else 1
 
     def block_description(self) -> str:

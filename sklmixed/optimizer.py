@@ -112,10 +112,21 @@ def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, recti
     check_algorithm(optsum.optimizer)
     if blas_threads is None:
         return _optimize(objective, optsum, progress, fitlog, snap, rectify)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with _blas_controller().limit(limits=blas_threads, user_api="blas"):
         return _optimize(objective, optsum, progress, fitlog, snap, rectify)
+
+
+_CONTROLLER = None
+
+
+def _blas_controller():
+    """One threadpoolctl controller: finding the BLAS libraries costs milliseconds."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 def _optimize(objective, optsum, progress, fitlog, snap, rectify):

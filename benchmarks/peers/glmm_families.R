@@ -7,7 +7,11 @@
 #   <outdir>/glmm_binomial.csv         g,x,n,succ,prop   (prop = succ/n)
 #   <outdir>/glmm_poisson.csv          g,x,y
 #   <outdir>/glmm_lme4_reference.json  per model and nAGQ (0, 1, 5): theta,
-#       beta, beta_se, minus2loglik (-2*logLik(m)), deviance (lme4's
+#       beta, beta_se, minus2loglik (-2*logLik(m); CAUTION: for nAGQ > 1 lme4
+#       leaves the saturated log-likelihood out of it), minus2loglik_full
+#       (-2*log-likelihood with all constants, comparable across nAGQ: equals
+#       minus2loglik for nAGQ <= 1 and minus2loglik + minus2saturated for
+#       nAGQ > 1), minus2saturated (-2 * saturated log-likelihood), deviance (lme4's
 #       deviance(m): for glmer the sum of squared deviance residuals, i.e. the
 #       conditional deviance without u'u and log-determinant), sum_u2
 #       (sum(getME(m, "u")^2)), cmp (m@devcomp$cmp), feval, messages.
@@ -78,6 +82,13 @@ jobj <- function(fields) paste0("{", paste(jstr(names(fields)), fields, sep = ":
 fit_one <- function(form, dat, fam, nagq) {
   m <- glmer(form, data = dat, family = fam, nAGQ = nagq, control = ctrl)
   oi <- m@optinfo
+  # -2 * saturated log-likelihood (response-density constants included)
+  yy <- getME(m, "y"); ww <- weights(m)
+  m2sat <- if (fam$family == "binomial") -2 * sum(dbinom(round(ww * yy), round(ww), yy, log = TRUE)) else
+    -2 * sum(dpois(yy, yy, log = TRUE))
+  m2ll <- -2 * as.numeric(logLik(m))
+  # lme4's AGQ (nAGQ > 1) logLik leaves out the saturated log-likelihood
+  m2ll_full <- if (nagq > 1) m2ll + m2sat else m2ll
   msgs <- c(oi$message, unlist(oi$conv$lme4$messages), unlist(oi$warnings))
   if (is.null(msgs)) msgs <- character(0)
   jobj(c(
@@ -86,7 +97,9 @@ fit_one <- function(form, dat, fam, nagq) {
     beta = jarr(fixef(m)),
     beta_names = jsarr(names(fixef(m))),
     beta_se = jarr(sqrt(diag(as.matrix(vcov(m))))),
-    minus2loglik = num(-2 * as.numeric(logLik(m))),
+    minus2loglik = num(m2ll),
+    minus2loglik_full = num(m2ll_full),
+    minus2saturated = num(m2sat),
     deviance = num(deviance(m)),
     sum_u2 = num(sum(getME(m, "u")^2)),
     cmp = jobj(setNames(num(as.numeric(m@devcomp$cmp)), names(m@devcomp$cmp))),
@@ -117,7 +130,7 @@ meta <- jobj(c(
   R_version = jstr(R.version.string),
   optimizer = jstr("nloptwrap NLOPT_LN_BOBYQA ftol_rel=1e-12 ftol_abs=1e-8 xtol_abs=1e-10 xtol_rel=0 maxeval=1e5"),
   generator = jstr("benchmarks/peers/glmm_families.R"),
-  note = jstr("deviance is lme4's deviance(m) = sum of squared deviance residuals (cmp drsum); minus2loglik = -2*logLik(m) = drsum + ussq + ldL2 for nAGQ<=1")
+  note = jstr("deviance is lme4's deviance(m) = sum of squared deviance residuals (cmp drsum); minus2loglik = -2*logLik(m) = cmp dev = drsum + ussq + ldL2 + minus2saturated for nAGQ<=1, but for nAGQ>1 lme4 omits minus2saturated from logLik; minus2loglik_full includes it for every nAGQ")
 ))
 json_file <- file.path(outdir, "glmm_lme4_reference.json")
 writeLines(jobj(c(meta = meta, out)), json_file)

@@ -16,8 +16,9 @@
 # Prints one JSON line.  "times" are the seconds of each of <reps> fits
 # (formula + data -> fitted model; reading data and loading lme4 excluded).
 # For LMMs "objective" is deviance(m) (ML) or the REML criterion (REML).
-# For GLMMs "objective" is -2*logLik(m) (= drsum + ussq + ldL2 of
-# m@devcomp$cmp for nAGQ<=1), and lme4's deviance(m) is given as "deviance":
+# For GLMMs "objective" is -2*logLik(m) (= cmp["dev"] = drsum + ussq + ldL2
+# - 2 * saturated log-likelihood for nAGQ<=1; the last term is 0 for 0/1
+# responses), and lme4's deviance(m) is given as "deviance":
 # for glmer that is only the conditional deviance at the modes, i.e. the sum of
 # squared deviance residuals (cmp["drsum"]), without the penalty u'u and the
 # log-determinant.  "cmp" is m@devcomp$cmp, "sum_u2" is sum(getME(m,"u")^2).

@@ -273,7 +273,15 @@ def fit_mixedlm(csv_path, formula, family="gaussian", reml=False, nagq=1, reps=1
         out["objective"] = float(res.get_deviance())  # -2 logLik
         out["deviance_internal"] = float(res.deviance)  # optimizer's criterion (rel. saturated)
         out["sigma"] = None
-        out["sum_u2"] = float((res.u ** 2).sum())
+        # mixedlm's ``u`` is on the b scale (b = Lambda u); lme4's u is spherical
+        out["sum_b2"] = float((res.u ** 2).sum())
+        structs = res.matrices.random_structures
+        if all(s.n_terms == 1 for s in structs) and len(structs) == len(res.theta):
+            k, tot = 0, 0.0
+            for s, th in zip(structs, res.theta):
+                tot += float(((res.u[k:k + s.n_levels] / th) ** 2).sum()) if th > 0 else 0.0
+                k += s.n_levels
+            out["sum_u2"] = tot
     try:
         import numpy as np
 

@@ -1,0 +1,211 @@
+"""Fit the benchmark models with sklmixed and every installed peer, side by side.
+
+``python -m benchmarks`` (or ``python benchmarks/run.py``) fits each model with sklmixed, R's
+lme4 (through ``Rscript``), ``mixedlm`` and ``statsmodels`` where they are installed and can
+express the model, alternating tools over several rounds, and writes the medians to
+``docs/benchmarks.md``. Timings cover formula and DataFrame to fitted model: data are
+loaded and libraries imported first (lme4 is timed inside R). Peers that are missing are
+skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.peers import peer_fits  # noqa: E402
+from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel, load_dataset  # noqa: E402
+
+VAFORM = "r2 ~ 1 + anger + gender + btype + situ + (1|subj) + (1|item)"
+#: (label, dataset, formula, family, options)
+MODELS = [
+    ("dyestuff", "dyestuff", "yield ~ 1 + (1|batch)", "gaussian", {}),
+    ("sleepstudy", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", "gaussian", {}),
+    ("sleepstudy zerocorr", "sleepstudy", "reaction ~ 1 + days + (1|subj) + (0 + days|subj)", "gaussian", {}),
+    ("penicillin", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", "gaussian", {}),
+    ("pastes nested", "pastes", "strength ~ 1 + (1|batch/cask)", "gaussian", {}),
+    ("insteval 1", "insteval", "y ~ 1 + service + (1|s) + (1|d) + (1|dept)", "gaussian", {}),
+    ("insteval 2", "insteval", "y ~ 1 + service*dept + (1|s) + (1|d)", "gaussian", {}),
+    ("verbagg fast", "verbagg", VAFORM, "binomial", {"fast": True}),
+    ("verbagg full", "verbagg", VAFORM, "binomial", {"fast": False}),
+]
+PEERS = ("lme4", "mixedlm", "statsmodels")
+
+
+def fit_sklmixed(data, formula, family, options):
+    """Time formula + DataFrame -> fitted model; return the summary numbers."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if family == "gaussian":
+            m = LinearMixedModel(formula, data).fit(progress=False)
+            objective = m.objective
+        else:
+            m = GeneralizedLinearMixedModel(formula, data, family="bernoulli").fit(progress=False, **options)
+            objective = -2 * m.loglikelihood
+    elapsed = time.perf_counter() - t0
+    return {"tool": "sklmixed", "objective": float(objective), "feval": m.optsum.feval,
+            "theta": m.theta.tolist(), "time": elapsed}
+
+
+def fit_peer(tool, csv, formula, family, options):
+    nagq = 0 if options.get("fast") else 1
+    fn = {"lme4": peer_fits.fit_lme4, "mixedlm": peer_fits.fit_mixedlm, "statsmodels": peer_fits.fit_statsmodels}[tool]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = fn(csv, formula, family=family, reml=False, nagq=nagq, reps=1)
+    except Exception as exc:  # noqa: BLE001  a peer failing is a result, not a crash
+        return {"tool": tool, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"}
+    if res is None:
+        return None
+    return {"tool": tool, "objective": res.get("objective"), "feval": res.get("feval"),
+            "theta": res.get("theta"), "time": res["times"][0]}
+
+
+def available_peers(requested):
+    found, notes = [], []
+    for tool in requested:
+        if tool == "lme4":
+            ok = peer_fits.fit_lme4 is not None and _has_lme4()
+        else:
+            try:
+                __import__("mixedlm" if tool == "mixedlm" else "statsmodels")
+                ok = True
+            except ImportError:
+                ok = False
+        (found if ok else notes).append(tool)
+    return found, [f"{t} is not installed: skipped" for t in notes]
+
+
+def _has_lme4():
+    import shutil
+    import subprocess
+
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return False
+    return subprocess.run([rscript, "-e", "quit(status = !requireNamespace('lme4', quietly = TRUE))"],
+                          capture_output=True).returncode == 0
+
+
+def run(models, peers, rounds, only=""):
+    tmp = Path(tempfile.mkdtemp(prefix="sklmixed-bench-"))
+    results = []
+    for label, dataset, formula, family, options in models:
+        if only and only not in label:
+            continue
+        data = load_dataset(dataset)
+        csv = tmp / f"{dataset}.csv"
+        if not csv.exists():
+            data.to_csv(csv, index=False)
+        runs = {"sklmixed": []} | {p: [] for p in peers}
+        for _ in range(rounds):  # alternate tools within every round
+            runs["sklmixed"].append(fit_sklmixed(data, formula, family, options))
+            for p in peers:
+                res = fit_peer(p, csv, formula, family, options)
+                if res is not None:
+                    runs[p].append(res)
+        row = {"model": label, "formula": formula, "tools": {}}
+        for tool, rs in runs.items():
+            ok = [r for r in rs if "error" not in r]
+            if not ok:
+                if rs:
+                    row["tools"][tool] = {"error": rs[0]["error"]}
+                continue
+            row["tools"][tool] = {
+                "median": statistics.median(r["time"] for r in ok),
+                "objective": ok[-1]["objective"],
+                "feval": ok[-1]["feval"],
+                "theta": ok[-1]["theta"],
+            }
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    return results
+
+
+def _fmt_time(t):
+    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def markdown(results, peers, notes, rounds):
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python -m benchmarks` on {time.strftime('%Y-%m-%d')}: {platform.platform()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}. Median of {rounds} rounds; tools alternate "
+        "within each round. Time is formula and DataFrame to fitted model. The objective is the ML deviance "
+        "(−2 log-likelihood; for the GLMMs −2 log-likelihood of the Laplace approximation, or of lme4's "
+        "nAGQ = 0 fit for *fast*). lme4 runs with MixedModels' NLopt BOBYQA settings (`nloptwrap`, ftol_rel "
+        "1e-12, ftol_abs 1e-8, xtol_abs 1e-10); mixedlm and statsmodels with their defaults.",
+        "",
+    ]
+    lines += [f"- {n}" for n in notes]
+    if notes:
+        lines.append("")
+    head = ["model", "sklmixed"] + list(peers) + ["ratio", "objective (sklmixed)", "Δobjective vs best peer", "evals"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for row in results:
+        t = row["tools"]
+        sk = t.get("sklmixed", {})
+        cells = [row["model"], _fmt_time(sk["median"]) if "median" in sk else "—"]
+        peer_times, peer_objs = [], []
+        for p in peers:
+            r = t.get(p)
+            if r is None:
+                cells.append("—")
+            elif "error" in r:
+                cells.append("fails")
+            else:
+                cells.append(_fmt_time(r["median"]))
+                peer_times.append(r["median"])
+                if r["objective"] is not None:
+                    peer_objs.append(r["objective"])
+        ratio = sk["median"] / min(peer_times) if peer_times and "median" in sk else float("nan")
+        cells.append(f"{ratio:.2f}")
+        cells.append(f"{sk.get('objective', float('nan')):.6f}")
+        cells.append(f"{sk['objective'] - min(peer_objs):+.2e}" if peer_objs else "—")
+        evals = [str(sk.get("feval"))] + [str(t[p]["feval"]) for p in peers if p in t and "feval" in t[p]]
+        cells.append(" / ".join(evals))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "*ratio* is sklmixed's median over the fastest peer's; *evals* lists objective evaluations, "
+              "sklmixed first, then the peers in column order. Objectives of every tool are in "
+              "`benchmarks/results.json`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--peers", default=",".join(PEERS))
+    ap.add_argument("--only", default="", help="run only models whose label contains this")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
+    args = ap.parse_args(argv)
+    peers, notes = available_peers([p for p in args.peers.split(",") if p])
+    results = run(MODELS, peers, args.rounds, args.only)
+    text = markdown(results, peers, notes, args.rounds)
+    if not args.no_scaling:
+        from benchmarks.scaling import scaling_study
+
+        text += "\n" + scaling_study(Path(args.out).parent)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
