@@ -180,22 +180,22 @@ def cholesky_inplace(block) -> None:
     """
     if isinstance(block, UniformBlockDiagonal):
         d = block.data
+        # `not x.min() > 0` also catches NaN, in one reduction
         if block.S == 1:
             flat = d.reshape(-1)
-            if not np.all(flat > 0):
+            if not flat.min(initial=np.inf) > 0:
                 raise PosDefError("diagonal block is not positive definite")
             np.sqrt(flat, out=flat)
         elif block.S == 2:
             # closed form is several times faster than a batched LAPACK call for 2x2 blocks
             a, b, c = d[:, 0, 0], d[:, 1, 0], d[:, 1, 1]
-            if not np.all(a > 0):
+            np.sqrt(a, out=a)
+            np.divide(b, a, out=b)
+            c -= b * b
+            if not (a.min(initial=np.inf) > 0 and c.min(initial=np.inf) > 0):
                 raise PosDefError("block-diagonal block is not positive definite")
-            l11 = np.sqrt(a)
-            l21 = b / l11
-            r = c - l21 * l21
-            if not np.all(r > 0):
-                raise PosDefError("block-diagonal block is not positive definite")
-            d[:, 0, 0], d[:, 1, 0], d[:, 1, 1], d[:, 0, 1] = l11, l21, np.sqrt(r), 0.0
+            np.sqrt(c, out=c)
+            d[:, 0, 1] = 0.0
         else:
             try:
                 d[...] = np.linalg.cholesky(d)
@@ -223,10 +223,13 @@ def triangular_inverse(block: UniformBlockDiagonal) -> np.ndarray:
     if S == 1:
         return 1.0 / d
     if S == 2:
-        inv = np.zeros_like(d)
-        inv[:, 0, 0] = 1.0 / d[:, 0, 0]
-        inv[:, 1, 1] = 1.0 / d[:, 1, 1]
-        inv[:, 1, 0] = -d[:, 1, 0] * inv[:, 0, 0] * inv[:, 1, 1]
+        inv = np.empty_like(d)
+        np.divide(1.0, d[:, 0, 0], out=inv[:, 0, 0])
+        np.divide(1.0, d[:, 1, 1], out=inv[:, 1, 1])
+        np.multiply(d[:, 1, 0], inv[:, 0, 0], out=inv[:, 1, 0])
+        inv[:, 1, 0] *= inv[:, 1, 1]
+        np.negative(inv[:, 1, 0], out=inv[:, 1, 0])
+        inv[:, 0, 1] = 0.0
         return inv
     return np.linalg.inv(d)
 
