@@ -73,6 +73,17 @@ def _pairs(A: BlockedSparse, B: BlockedSparse, lower: bool):
     return a_idx, b_idx
 
 
+def _unique_inverse(keys, bound):
+    """``np.unique(keys, return_inverse=True)`` for keys in ``[0, bound)``, without sorting."""
+    if bound > 50_000_000 or bound > 20 * len(keys):
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(bound, dtype=bool)
+    present[keys] = True
+    targets = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
+    return targets, rank[keys]
+
+
 def _index_dtype(size: int):
     return np.int32 if size < 2**31 - 1 else np.int64
 
@@ -361,7 +372,7 @@ class BlockedCholesky:
             tkey = rows_a
         else:
             tkey = rows_b * Ablk.nlev_shape[0] + rows_a
-        targets, tinv = np.unique(tkey, return_inverse=True)
+        targets, tinv = _unique_inverse(tkey, Ablk.nlev_shape[0] * max(1, Bblk.nlev_shape[0]))
         s = np.arange(Si)[:, None]
         t = np.arange(Sj)[None, :]
         if isinstance(T, UniformBlockDiagonal):
@@ -385,9 +396,9 @@ class BlockedCholesky:
         row = np.broadcast_to(row, shape5).reshape(-1)
         col = np.broadcast_to(col, shape5).reshape(-1)
         nrow, ncol = len(targets) * Si * Sj, Lmid.nlev * Sm * Sm
-        order = np.lexsort((col, row))
-        indptr = np.searchsorted(row[order], np.arange(nrow + 1))
-        coef = sp.csr_matrix((np.zeros(len(order)), col[order].astype(np.int64), indptr), shape=(nrow, ncol))
+        # each (row, col) occurs once, so COO -> CSR (a counting sort) carries entry numbers along
+        coef = sp.coo_matrix((np.arange(1, len(row) + 1, dtype=float), (row, col)), shape=(nrow, ncol)).tocsr()
+        order = coef.data.astype(np.int64) - 1
         Aun, Bun = A[i][jj], A[j][jj]
 
         def refresh():
