@@ -39,10 +39,6 @@ __all__ = ["BlockedCholesky"]
 SPARSE_DENSITY = 0.10
 #: largest number of block pairs a sparse rank update may scatter; beyond it BLAS on a dense copy wins
 MAX_PAIRS = 20_000_000
-#: dense blocks at least this large get a multithreaded BLAS during fits
-BLAS_THREADS_ABOVE = 2500
-#: below this size no dense block makes BLAS start threads, so fits leave its settings alone
-BLAS_THREADS_FROM = 128
 
 
 def _pattern(rows, cols, shape) -> sp.csr_matrix:
@@ -224,16 +220,9 @@ class BlockedCholesky:
         self._A_plan = None
 
     @property
-    def blas_threads(self):
-        """BLAS threads worth using: one unless a dense block is large.
-
-        A multithreaded BLAS pays only on big dense blocks; on a busy machine its spinning
-        threads make a 1000 x 1000 Cholesky up to 100 times slower than one thread.
-        """
-        largest = max((blk.shape[0] for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
-        if largest < BLAS_THREADS_FROM:  # BLAS runs these single-threaded anyway: leave it alone
-            return None
-        return None if largest > BLAS_THREADS_ABOVE else 1
+    def largest_dense(self) -> int:
+        """Order of the largest dense block of ``L`` (what decides whether BLAS threads pay)."""
+        return max((blk.shape[0] for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
 
     def block_description(self) -> str:
         """A table of the block types, like MixedModels' ``BlockDescription``.

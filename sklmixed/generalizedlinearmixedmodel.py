@@ -17,7 +17,7 @@ from .formula import parse_formula
 from .gausshermite import gh_norm
 from .glm import fit_glm, working_response_and_weights
 from .mixedmodel import MixedModel
-from .optimizer import optimize
+from .optimizer import blas_threads, optimize
 from .optsummary import OptSummary
 from .remat import build_remats
 
@@ -281,7 +281,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             objective = lambda x: self.objective_at(x[p:], x[:p], nagq=nagq)  # noqa: E731
         self.beta = self.beta_glm.copy()
         xmin, fmin = optimize(objective, os, progress=progress, fitlog=fitlog, rectify=self._rectify,
-                              blas_threads=self._factor.blas_threads)
+                              blas_threads=blas_threads(self._factor.largest_dense))
         val = objective(xmin)
         os.fmin = val if np.isfinite(val) else fmin
         if not self.pirls_converged:

@@ -15,7 +15,7 @@ from .exceptions import ConvergenceWarning
 from .fixed import FeTerm
 from .formula import parse_formula
 from .mixedmodel import MixedModel
-from .optimizer import optimize
+from .optimizer import blas_threads, optimize
 from .optsummary import OptSummary
 from .remat import build_remats
 
@@ -150,7 +150,7 @@ class LinearMixedModel(MixedModel):
         try:
             xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
                                fitlog=fitlog, rectify=self._rectify,
-                               blas_threads=self._factor.blas_threads)
+                               blas_threads=blas_threads(self._factor.largest_dense))
         except PosDefError:
             # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
             scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
@@ -161,7 +161,7 @@ class LinearMixedModel(MixedModel):
             self.optsum.initial = self.optsum.initial / scale
             xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
                                fitlog=fitlog, rectify=self._rectify,
-                               blas_threads=self._factor.blas_threads)
+                               blas_threads=blas_threads(self._factor.largest_dense))
         self.objective_at(xmin)
         self._fitted = True
         return self

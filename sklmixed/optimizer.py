@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -24,7 +25,7 @@ import numpy as np
 from .blocks import PosDefError
 from .exceptions import ConvergenceWarning
 
-__all__ = ["optimize", "derivative_free_algorithms", "check_algorithm"]
+__all__ = ["optimize", "derivative_free_algorithms", "check_algorithm", "blas_threads"]
 
 _RETURN_CODES = {
     nlopt.SUCCESS: "SUCCESS",
@@ -117,6 +118,38 @@ def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, recti
 
 
 _CONTROLLER = None
+#: below this order no dense block makes BLAS start threads: leave its settings alone
+_THREADS_IRRELEVANT = 128
+#: from this order on a second BLAS thread pays, if a core is free
+_THREADS_PAY = 1000
+
+
+def blas_threads(largest_dense: int):
+    """How many BLAS threads a fit whose largest dense block has this order should use.
+
+    Small blocks: leave BLAS alone (``None``). Medium blocks: one thread. Large blocks: the
+    cores nobody else is using. A multithreaded BLAS competing with other busy processes
+    spins: on a busy 2-core machine one 1128 x 1128 Cholesky took 1.6 s with two threads
+    against 13 ms with one, while on an idle machine two threads take 9 ms.
+    """
+    if largest_dense < _THREADS_IRRELEVANT:
+        return None
+    if largest_dense < _THREADS_PAY:
+        return 1
+    return max(1, (os.cpu_count() or 1) - _other_runnable())
+
+
+def _other_runnable() -> int:
+    """Runnable tasks on the machine other than this one (Linux), else the load average."""
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        return max(0, running - 1)
+    except (OSError, ValueError, IndexError):
+        try:
+            return int(round(os.getloadavg()[0]))
+        except (AttributeError, OSError):
+            return os.cpu_count() or 1
 
 
 def _blas_controller():

@@ -140,3 +140,14 @@ def test_optsum_display_and_edit(sleepstudy):
     assert "initial_step:             [0.75, 1.0, 0.75]" in text
     table = m.optsum.fitlog_table()
     assert list(table.columns) == ["iter", "objective", "theta"] and len(table) == 0
+
+
+def test_blas_thread_policy(monkeypatch):
+    from sklmixed import optimizer
+
+    assert optimizer.blas_threads(10) is None  # tiny blocks: BLAS is left alone
+    assert optimizer.blas_threads(500) == 1  # medium blocks: threads cost more than they give
+    monkeypatch.setattr(optimizer, "_other_runnable", lambda: 0)
+    assert optimizer.blas_threads(1500) == (optimizer.os.cpu_count() or 1)
+    monkeypatch.setattr(optimizer, "_other_runnable", lambda: 64)
+    assert optimizer.blas_threads(1500) == 1  # a busy machine: never oversubscribe
