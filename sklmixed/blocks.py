@@ -189,10 +189,12 @@ def cholesky_inplace(block) -> None:
         elif block.S == 2:
             # closed form is several times faster than a batched LAPACK call for 2x2 blocks
             a, b, c = d[:, 0, 0], d[:, 1, 0], d[:, 1, 1]
+            if not a.min(initial=np.inf) > 0:
+                raise PosDefError("block-diagonal block is not positive definite")
             np.sqrt(a, out=a)
             np.divide(b, a, out=b)
             c -= b * b
-            if not (a.min(initial=np.inf) > 0 and c.min(initial=np.inf) > 0):
+            if not c.min(initial=np.inf) > 0:
                 raise PosDefError("block-diagonal block is not positive definite")
             np.sqrt(c, out=c)
             d[:, 0, 1] = 0.0
