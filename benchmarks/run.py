@@ -193,15 +193,21 @@ def main(argv=None):
     ap.add_argument("--only", default="", help="run only models whose label contains this")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
+    ap.add_argument("--results", default="", help="reuse the model rows of an earlier run (JSON lines or list)")
     args = ap.parse_args(argv)
     peers, notes = available_peers([p for p in args.peers.split(",") if p])
-    results = run(MODELS, peers, args.rounds, args.only)
+    if args.results:
+        text = Path(args.results).read_text()
+        results = json.loads(text) if text.lstrip().startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.startswith('{"model"')]
+    else:
+        results = run(MODELS, peers, args.rounds, args.only)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     text = markdown(results, peers, notes, args.rounds)
     if not args.no_scaling:
         from benchmarks.scaling import scaling_study
 
         text += "\n" + scaling_study(Path(args.out).parent)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=1))
     print(text)

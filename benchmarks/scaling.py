@@ -100,6 +100,7 @@ def _plot(rows, outdir: Path):
     for ax in axes:
         ax.legend()
     fig.tight_layout()
+    outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / "scaling.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)

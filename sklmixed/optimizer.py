@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -25,7 +26,7 @@ import numpy as np
 from .blocks import PosDefError
 from .exceptions import ConvergenceWarning
 
-__all__ = ["optimize", "derivative_free_algorithms", "check_algorithm", "blas_threads"]
+__all__ = ["optimize", "derivative_free_algorithms", "check_algorithm", "blas_threads", "blas_limit"]
 
 _RETURN_CODES = {
     nlopt.SUCCESS: "SUCCESS",
@@ -150,6 +151,14 @@ def _other_runnable() -> int:
             return int(round(os.getloadavg()[0]))
         except (AttributeError, OSError):
             return os.cpu_count() or 1
+
+
+def blas_limit(largest_dense: int):
+    """A context limiting BLAS threads as :func:`blas_threads` says, for a whole fit."""
+    threads = blas_threads(largest_dense)
+    if threads is None:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=threads, user_api="blas")
 
 
 def _blas_controller():
