@@ -221,8 +221,8 @@ class BlockedCholesky:
 
     @property
     def largest_dense(self) -> int:
-        """Order of the largest dense block of ``L`` (what decides whether BLAS threads pay)."""
-        return max((blk.shape[0] for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
+        """Largest dimension of a dense block of ``L`` (what decides whether BLAS starts threads)."""
+        return max((max(blk.shape) for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
 
     def block_description(self) -> str:
         """A table of the block types, like MixedModels' ``BlockDescription``.
