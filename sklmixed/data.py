@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -30,10 +31,19 @@ def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
     formulaic only warns about such levels and encodes them as the reference level,
     which would silently give wrong predictions.
     """
-    import warnings
-
     from formulaic.errors import DataMismatchWarning
 
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"new data must be a pandas DataFrame, got {type(data).__name__}")
+    needed = sorted(v for v in getattr(spec, "required_variables", ()) if v not in (context or {}))
+    absent = [v for v in needed if v not in data.columns]
+    if absent:
+        raise ValueError(f"new data for the {what} lacks the column(s) {absent}; "
+                         f"available: {list(map(str, data.columns))}")
+    counts = missing_counts(data.loc[:, needed]) if needed else {}
+    if counts:
+        raise ValueError(f"new data for the {what} has missing or non-finite values in column(s) "
+                         f"{_describe_counts(counts)}")
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataMismatchWarning)
         warnings.simplefilter("ignore", FutureWarning)
@@ -42,7 +52,23 @@ def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
             mm = spec.get_model_matrix(data, na_action="raise", **kwargs)
         except DataMismatchWarning as warn:
             raise ValueError(f"new data for the {what} has categorical levels not seen in fitting: {warn}") from None
+        except Exception as err:  # formulaic raises many types: name the part of the model that failed
+            raise ValueError(f"cannot encode new data for the {what}: {err}") from None
     return np.asarray(mm, dtype=float)
+
+
+def missing_counts(frame: pd.DataFrame) -> dict:
+    """``{column: count}`` of the missing (or, in numeric columns, non-finite) values of ``frame``."""
+    na = frame.isna()
+    num = frame.select_dtypes(include="number")
+    if num.shape[1]:
+        na.loc[:, num.columns] |= ~np.isfinite(num.to_numpy(dtype=float))
+    counts = na.sum()
+    return {c: int(k) for c, k in counts.items() if k}
+
+
+def _describe_counts(counts: dict) -> str:
+    return ", ".join(f"{c!r} ({k})" for c, k in counts.items())
 
 
 def required_columns(formula: MixedFormula) -> set[str]:
@@ -91,14 +117,17 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
     bad = na.any(axis=1)
     dropped = int(bad.sum())
     if dropped:
+        counts = na.sum()
+        desc = _describe_counts({c: int(k) for c, k in counts.items() if k})
         if missing == "raise":
-            counts = na.sum()
-            desc = ", ".join(f"{c!r} ({int(k)})" for c, k in counts.items() if k)
             raise ValueError(f"missing or non-finite values in column(s) {desc}; "
                              "remove those rows or pass missing='drop'")
         out = out.loc[~bad]
         if len(out) == 0:
-            raise ValueError("no complete rows remain after dropping rows with missing values")
+            raise ValueError(f"no complete rows remain after dropping the {dropped} row(s) with missing or "
+                             f"non-finite values in column(s) {desc}")
+        warnings.warn(f"dropped {dropped} of {len(data)} row(s) with missing or non-finite values in column(s) "
+                      f"{desc} (missing='drop')", UserWarning, stacklevel=3)
     out = out.reset_index(drop=True)
     return out, ~bad.to_numpy()
 
@@ -109,8 +138,18 @@ def response_values(formula: MixedFormula, data: pd.DataFrame):
         return data[formula.response]
     import formulaic
 
-    mm = formulaic.model_matrix(f"0 + I({formula.response})", data, context=_RESPONSE_CONTEXT, na_action="raise")
-    return pd.Series(np.asarray(mm, dtype=float)[:, 0], name=formula.response)
+    try:
+        with np.errstate(all="ignore"):
+            mm = formulaic.model_matrix(f"0 + I({formula.response})", data, context=_RESPONSE_CONTEXT,
+                                        na_action="ignore")
+    except Exception as err:  # formulaic raises many types
+        raise ValueError(f"cannot evaluate the response {formula.response!r}: {err}") from None
+    values = np.asarray(mm, dtype=float)[:, 0]
+    bad = int(np.sum(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"the response {formula.response!r} is missing or non-finite in {bad} row(s) "
+                         "(a logarithm of 0 or of a negative number, say)")
+    return pd.Series(values, name=formula.response)
 
 
 def case_weights(weights, data: pd.DataFrame, n: int, keep=None, *, what: str = "weights") -> np.ndarray | None:

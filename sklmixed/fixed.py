@@ -91,6 +91,11 @@ class FeTerm:
         self.context = context
         self.names = rename_intercept(mm.columns)
         Xfull = np.asarray(mm, dtype=float)
+        bad = np.sum(~np.isfinite(Xfull), axis=0)
+        if bad.any():
+            desc = ", ".join(f"{self.names[j]!r} ({int(bad[j])})" for j in np.flatnonzero(bad))
+            raise ValueError(f"the fixed-effects column(s) {desc} have non-finite values (a logarithm of 0, "
+                             "say); transform the data so that every column is finite")
         self.keep = full_rank_columns(Xfull)
         self.X = np.ascontiguousarray(Xfull[:, self.keep])
         self.dropped = [self.names[i] for i in range(len(self.names)) if i not in set(self.keep)]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 
+from .blocks import PosDefError
 from .cholesky import BlockedCholesky
 from .data import case_weights, prepare_data, response_values
 from .exceptions import ConvergenceWarning, PIRLSError, SeparationWarning
@@ -17,7 +18,7 @@ from .formula import parse_formula
 from .gausshermite import gh_norm
 from .glm import fit_glm, working_response_and_weights
 from .mixedmodel import MixedModel
-from .optimizer import blas_threads, optimize
+from .optimizer import blas_limit, optimize
 from .optsummary import OptSummary
 from .remat import build_remats
 
@@ -73,6 +74,9 @@ class GeneralizedLinearMixedModel(MixedModel):
     contrasts : dict, optional
         Coding of categorical fixed-effects columns (see :class:`LinearMixedModel`).
     missing : {"raise", "drop"}, default="raise"
+        What to do with rows holding missing or non-finite values in the columns used:
+        raise a ``ValueError`` naming the columns and counts, or drop the rows with a
+        ``UserWarning`` that gives their number (kept in ``n_dropped``).
 
     Attributes
     ----------
@@ -91,10 +95,12 @@ class GeneralizedLinearMixedModel(MixedModel):
     8151.58
     """
 
-    #: PIRLS settings: iterations, step halvings, absolute tolerance on the deviance
-    pirls_maxiter = 10
+    #: PIRLS settings: iterations, step halvings, absolute tolerance on the changes of the penalised
+    #: deviance and of the Laplace value. Tighter than MixedModels' 1e-5 and more iterations: with a
+    #: non-canonical link PIRLS converges only linearly; on verbagg (logit) neither costs anything.
+    pirls_maxiter = 25
     pirls_maxhalf = 10
-    pirls_atol = 1e-5
+    pirls_atol = 1e-7
 
     def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
                  contrasts=None, missing="raise"):
@@ -125,15 +131,69 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.reterms = build_remats(self.formula.bars, frame)
         X = self.feterm.X
         self.beta_glm, _ = fit_glm(X, y, self.family, self.link, self.prior, self.offset)
+        self._check_estimable()
         self.beta = self.beta_glm.copy()
         self.u = [np.zeros((r.nlev, r.S)) for r in self.reterms]
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
         self._install_theta(theta0)
         self._factor = BlockedCholesky(self.reterms, np.column_stack([X, np.zeros(n)]), np.ones(n))
         self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
+        self._scale_optimizer_settings(self.optsum)
+        odd = [f"{c!r} of ({' + '.join(r.cnames)} | {r.name})" for r in self.reterms
+               for c, unit in zip(r.cnames, r.column_scale) if unit != 1.0]
+        if odd:
+            warnings.warn(f"random-effects covariate(s) {', '.join(odd)} are on a huge or tiny scale (root mean "
+                          "square outside [1e-2, 1e2]): fit(fast=True) adapts its steps to it, but the joint "
+                          "optimisation of fit(fast=False) may then depend on the units; rescale the covariate "
+                          "(GeneralizedMixedRegressor and GeneralizedMixedClassifier adapt in both cases)",
+                          UserWarning, stacklevel=2)
         self.fast = False
         self.pirls_converged = True
-        self._laplace_update()
+        try:
+            self._laplace_update()
+        except (PosDefError, FloatingPointError) as err:
+            tiny = int(np.sum(self._tiny_irls_weights()))
+            raise ValueError(
+                f"cannot start PIRLS from the generalized linear model of the fixed effects ({err}); "
+                f"{tiny} of {n} observation(s) get (numerically) zero IRLS weight there. The data may be "
+                "(quasi-)separable: the fixed effects predict the response with probability 0 or 1 (or "
+                "a mean of 0); try the canonical link, fewer fixed effects, or check for separation"
+            ) from None
+
+    def _tiny_irls_weights(self) -> np.ndarray:
+        """Observations whose IRLS weight at the GLM start is negligible next to the largest."""
+        eta = self.feterm.X @ self.beta_glm + self.offset
+        with np.errstate(all="ignore"):
+            _, w, _ = working_response_and_weights(self.family, self.link, self.y, eta, self.offset, self.prior)
+        w = np.where(np.isfinite(w), w, 0.0)
+        return w <= 1e-10 * np.max(w, initial=0.0)
+
+    def _check_estimable(self) -> None:
+        """Refuse a response the fixed effects fit exactly (a constant response, say).
+
+        The working response of the GLM start then lies in the span of ``X``: the
+        penalised residual sum of squares is 0 at every θ and the Laplace approximation
+        has nothing to approximate.
+        """
+        X = self.feterm.X
+        name = self.formula.response
+        if X.shape[1] == 0:
+            return
+        eta = X @ self.beta_glm + self.offset
+        with np.errstate(all="ignore"):
+            z, w, _ = working_response_and_weights(self.family, self.link, self.y, eta, self.offset, self.prior)
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(w))):
+            return  # PIRLS reports non-finite working values itself
+        sw = np.sqrt(w)
+        A, t = X * sw[:, None], z * sw
+        resid = t - A @ np.linalg.lstsq(A, t, rcond=None)[0]
+        if np.linalg.norm(resid) <= 1e-8 * np.linalg.norm(t):
+            if np.ptp(self.y) == 0:
+                raise ValueError(f"the response {name!r} is constant (every value is {self.y[0]:g}): the fixed "
+                                 "effects fit it exactly and there is nothing to fit")
+            raise ValueError(f"the fixed effects fit the response {name!r} exactly (the generalized linear model "
+                             "without random effects has zero residuals: the data are separable); there is "
+                             "nothing left for random effects to explain")
 
     # ------------------------------------------------------------------ PIRLS
     def _eta(self, beta, u) -> np.ndarray:
@@ -154,14 +214,23 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._factor.Xy[:, -1] = z
         self._factor.update_A(w)
         self._factor.update_L()
-        return (float(np.sum(self.family.dev_resid(self.y, self.mu, self.prior)))
-                + self._factor.logdet() + sum(float(np.sum(uj * uj)) for uj in self.u))
+        # the penalised deviance is what a PIRLS step minimises; log|L|² makes it the Laplace value
+        self._pdev = (float(np.sum(self.family.dev_resid(self.y, self.mu, self.prior)))
+                      + sum(float(np.sum(uj * uj)) for uj in self.u))
+        return self._pdev + self._factor.logdet()
 
     def pirls(self, vary_beta: bool = False) -> float:
         """Conditional modes of u (and, with ``vary_beta``, β) by penalised IRLS.
 
         Starts from ``u = 0``; each iteration solves the working LMM in full and halves
-        the step while the deviance rises. Returns the Laplace deviance.
+        the step while the penalised deviance ``Σ d_i + ‖u‖²`` rises; it stops when both
+        that and the Laplace deviance change by no more than ``pirls_atol``. Returns the
+        Laplace deviance at the modes.
+
+        Steps are judged on the penalised deviance, which they minimise, not on the Laplace
+        value with its ``log|L|²`` term (as MixedModels does): that term can favour an early
+        iterate and stop PIRLS short of the mode. Convergence needs the Laplace value too,
+        because the penalised deviance is flat at the mode while ``log|L|²`` is not.
 
         Raises
         ------
@@ -171,13 +240,15 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.u = [np.zeros_like(uj) for uj in self.u]
         u0 = [uj.copy() for uj in self.u]
         beta0 = self.beta.copy()
-        obj0 = self._laplace_update() * 1.0001
+        lap = self._laplace_update()
+        obj0, lap0 = self._pdev * 1.0001, lap
         self.pirls_converged = False
         for it in range(self.pirls_maxiter):
             if vary_beta:
                 self.beta = self._factor.fixef()
             self.u = self._factor.ranef_u(self.beta)
-            obj = self._laplace_update()
+            lap = self._laplace_update()
+            obj = self._pdev
             nhalf = 0
             while not obj <= obj0:
                 nhalf += 1
@@ -190,17 +261,18 @@ class GeneralizedLinearMixedModel(MixedModel):
                 self.u = [(a + b) / 2 for a, b in zip(self.u, u0)]
                 if vary_beta:
                     self.beta = (self.beta + beta0) / 2
-                obj = self._laplace_update()
+                lap = self._laplace_update()
+                obj = self._pdev
             if nhalf > self.pirls_maxhalf:
                 self.u, self.beta = u0, beta0
-                obj = self._laplace_update()
+                lap = self._laplace_update()
                 break
-            if abs(obj - obj0) <= self.pirls_atol:
+            if abs(obj - obj0) <= self.pirls_atol and abs(lap - lap0) <= self.pirls_atol:
                 self.pirls_converged = True
                 break
             u0 = [uj.copy() for uj in self.u]
-            beta0, obj0 = self.beta.copy(), obj
-        return obj
+            beta0, obj0, lap0 = self.beta.copy(), obj, lap
+        return lap
 
     # ------------------------------------------------------------------ deviance
     def _agq_deviance(self, nagq: int) -> float:
@@ -280,9 +352,34 @@ class GeneralizedLinearMixedModel(MixedModel):
                 os.lowerbd = np.concatenate([np.full(p, -np.inf), self.theta_lowerbd])
             objective = lambda x: self.objective_at(x[p:], x[:p], nagq=nagq)  # noqa: E731
         self.beta = self.beta_glm.copy()
-        xmin, fmin = optimize(objective, os, progress=progress, fitlog=fitlog, rectify=self._rectify,
-                              blas_threads=blas_threads(self._factor.largest_dense))
-        val = objective(xmin)
+        seen = {}
+
+        def tracked(x):
+            # keep the PIRLS state of the best and the last point, so the fit ends in the state the
+            # optimiser saw (fast fits warm-start β, so a fresh evaluation could differ or fail)
+            val = objective(x)
+            state = (x.tobytes(), val, self.beta.copy(), [uj.copy() for uj in self.u], self.pirls_converged)
+            seen["last"] = state
+            if "best" not in seen or val <= seen["best"][1]:
+                seen["best"] = state
+            return val
+
+        with blas_limit(self._factor.largest_dense):
+            xmin, fmin = optimize(tracked, os, progress=progress, fitlog=fitlog, rectify=self._rectify)
+            self._install_theta(xmin[len(xmin) - self.ntheta:])
+            state = next((st for st in (seen.get("best"), seen.get("last")) if st and st[0] == xmin.tobytes()),
+                         seen["best"])
+            if state[0] != xmin.tobytes():  # the optimiser moved (rectified): evaluate there if we can
+                try:
+                    val = objective(xmin)
+                    state = (xmin.tobytes(), val, self.beta.copy(), [uj.copy() for uj in self.u],
+                             self.pirls_converged)
+                except (PosDefError, FloatingPointError, np.linalg.LinAlgError):
+                    xmin = np.frombuffer(state[0])
+                    self._install_theta(xmin[len(xmin) - self.ntheta:])
+            _, val, self.beta, self.u, self.pirls_converged = state
+            self._laplace_update()
+            os.final = xmin.copy()
         os.fmin = val if np.isfinite(val) else fmin
         if not self.pirls_converged:
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
@@ -313,10 +410,17 @@ class GeneralizedLinearMixedModel(MixedModel):
             if y.shape != (self.n,):
                 raise ValueError(f"y must have {self.n} entries, got shape {y.shape}")
             self.family.check_response(y, self.prior)
-            self.y = y.copy()
-            self.beta_glm, _ = fit_glm(self.feterm.X, y, self.family, self.link, self.prior, self.offset)
+            beta_glm, _ = fit_glm(self.feterm.X, y, self.family, self.link, self.prior, self.offset)
+            old = self.y, self.beta_glm
+            self.y, self.beta_glm = y.copy(), beta_glm
+            try:
+                self._check_estimable()
+            except ValueError:
+                self.y, self.beta_glm = old
+                raise
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
         self.optsum.reset(theta0, self.theta_lowerbd)
+        self._scale_optimizer_settings(self.optsum, tolerances=False)  # reset() clears initial_step only
         self._install_theta(theta0)
         self._fitted = False
         return self.fit(fast=self.fast if fast is None else fast, nagq=self.optsum.nagq if nagq is None else nagq,
@@ -386,7 +490,13 @@ class GeneralizedLinearMixedModel(MixedModel):
                 raise TypeError(f"data must be a pandas DataFrame, got {builtins_type(data).__name__}")
             eta = self.feterm.new_X(data) @ self.beta + self._random_part(data, new_levels)
             if offset is not None:
-                eta = eta + np.asarray(offset, dtype=float)
+                off = np.asarray(offset, dtype=float)
+                if off.ndim > 1 or (off.ndim == 1 and len(off) != len(data)):
+                    raise ValueError(f"offset must be a number or have one entry per row of data ({len(data)}), "
+                                     f"got shape {off.shape}")
+                if not np.all(np.isfinite(off)):
+                    raise ValueError(f"offset has {int(np.sum(~np.isfinite(off)))} missing or non-finite values")
+                eta = eta + off
         return self.link.inverse(eta) if type == "response" else eta.copy()
 
 

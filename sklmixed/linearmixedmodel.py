@@ -15,7 +15,7 @@ from .exceptions import ConvergenceWarning
 from .fixed import FeTerm
 from .formula import parse_formula
 from .mixedmodel import MixedModel
-from .optimizer import blas_threads, optimize
+from .optimizer import blas_limit, optimize
 from .optsummary import OptSummary
 from .remat import build_remats
 
@@ -57,7 +57,9 @@ class LinearMixedModel(MixedModel):
     weights : str or array-like, optional
         Case weights (a column name or an array with one entry per row).
     missing : {"raise", "drop"}, default="raise"
-        What to do with rows holding missing or non-finite values in the columns used.
+        What to do with rows holding missing or non-finite values in the columns used:
+        raise a ``ValueError`` naming the columns and counts, or drop the rows with a
+        ``UserWarning`` that gives their number (kept in ``n_dropped``).
 
     Attributes
     ----------
@@ -69,6 +71,13 @@ class LinearMixedModel(MixedModel):
         Fixed-effects model matrix.
     n_dropped : int
         Rows dropped for missing values (``missing="drop"``).
+
+    Notes
+    -----
+    As in lme4, ``fit`` refuses a model in which a random-effects term has at least as
+    many random effects as there are observations (``(1|g)`` with one observation per
+    level of ``g``, say): their variance cannot be told apart from the residual variance.
+    A response the fixed effects fit exactly (a constant, say) is refused too.
 
     Examples
     --------
@@ -98,6 +107,7 @@ class LinearMixedModel(MixedModel):
         self._factor = BlockedCholesky(self.reterms, np.column_stack([self.feterm.X, self.y]), weights)
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
         self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
+        self._scale_optimizer_settings(self.optsum)
         self._install_theta(theta0)
         self.reml = False
 
@@ -145,26 +155,59 @@ class LinearMixedModel(MixedModel):
             raise ValueError("this model has already been fit; use refit() to fit it again")
         if np.ptp(self.y) == 0:
             raise ValueError(f"the response {self.formula.response!r} is constant; there is nothing to fit")
+        self._check_estimable()
         self.reml = bool(reml)
         self.optsum.reml = self.reml
-        try:
-            xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                               fitlog=fitlog, rectify=self._rectify,
-                               blas_threads=blas_threads(self._factor.largest_dense))
-        except PosDefError:
-            # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
-            scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
-            if not scale > 1:
-                raise
-            warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
-                          f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
-            self.optsum.initial = self.optsum.initial / scale
-            xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                               fitlog=fitlog, rectify=self._rectify,
-                               blas_threads=blas_threads(self._factor.largest_dense))
-        self.objective_at(xmin)
+        with blas_limit(self._factor.largest_dense):
+            try:
+                xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
+                                   fitlog=fitlog, rectify=self._rectify)
+            except PosDefError:
+                # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
+                scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
+                if not scale > 1:
+                    raise
+                warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
+                              f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
+                self.optsum.initial = self.optsum.initial / scale
+                xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
+                                   fitlog=fitlog, rectify=self._rectify)
+            self.objective_at(xmin)
         self._fitted = True
         return self
+
+    def _check_estimable(self) -> None:
+        """Refuse a fit whose residual variance is 0 or cannot be told apart from the random effects.
+
+        Both are errors in lme4: a response the fixed effects fit exactly (the deviance is
+        unbounded below), and a term with at least as many random effects as there are
+        observations (``(1|g)`` with one observation per level, say: its variance and the
+        residual variance are not identifiable separately).
+        """
+        n, name = self.n, self.formula.response
+        X = self.feterm.X
+        sw = np.ones(n) if self.weights is None else np.sqrt(self.weights)
+        if X.shape[1] >= n:
+            raise ValueError(f"the model has {X.shape[1]} fixed-effects coefficients for {n} observation(s): "
+                             f"the fixed effects fit the response {name!r} exactly and there is nothing to fit")
+        if X.shape[1]:
+            A, t = X * sw[:, None], self.y * sw
+            resid = t - A @ np.linalg.lstsq(A, t, rcond=None)[0]
+            if np.linalg.norm(resid) <= 1e-8 * np.linalg.norm(t):
+                raise ValueError(f"the fixed effects fit the response {name!r} exactly (it is a linear function "
+                                 "of the fixed-effects columns); the residual variance is 0 and there is nothing "
+                                 "to fit")
+        for r in self.reterms:
+            if r.nranef >= n:
+                if r.S == 1:
+                    what = f"the grouping factor {r.name!r} has {r.nlev} levels for {n} observations"
+                else:
+                    what = (f"the random-effects term ({' + '.join(r.cnames)} | {r.name}) has {r.nranef} random "
+                            f"effects ({r.S} for each of {r.nlev} levels) for {n} observations")
+                raise ValueError(f"{what}: its variance cannot be told apart from the residual variance of a linear "
+                                 "mixed model (lme4: the number of levels of each grouping factor must be < the "
+                                 "number of observations). Remove the term, or give each level several "
+                                 "observations")
 
     def _rectify(self, theta) -> np.ndarray:
         """Flip λ columns with a negative diagonal: same ΛΛ', θ within its bounds."""
@@ -187,6 +230,7 @@ class LinearMixedModel(MixedModel):
             self._factor.set_response(self.y, self.weights)
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
         self.optsum.reset(theta0)
+        self._scale_optimizer_settings(self.optsum, tolerances=False)  # reset() clears initial_step only
         self._install_theta(theta0)
         self._fitted = False
         return self.fit(reml=self.reml if reml is None else reml, progress=progress, fitlog=fitlog)

@@ -47,6 +47,34 @@ class MixedModel:
         return [r.lambda_.copy() for r in self.reterms]
 
     @property
+    def theta_scale(self) -> np.ndarray:
+        """Natural unit of every θ entry: 1, unless a random-effects covariate is on a huge or tiny
+        scale (see :attr:`ReMat.column_scale`)."""
+        return np.concatenate([r.theta_scale for r in self.reterms]) if self.reterms else np.zeros(0)
+
+    def _scale_optimizer_settings(self, optsum, beta_start=None, *, tolerances=True) -> None:
+        """Scale the optimiser's first steps (and, with ``tolerances``, ``xtol_abs``) to :attr:`theta_scale`.
+
+        Leaves ``optsum`` alone when every unit is 1 (NLopt then picks the first steps). The
+        steps are NLopt's own defaults in those units: 0.75 of a start on a bound, 1 unit for
+        an off-diagonal entry; ``beta_start`` gives the β entries that come first for a
+        GLMM fit of ``[β; θ]`` (NLopt's default step there: the start itself, or 1 at 0).
+        """
+        scale = self.theta_scale
+        if np.all(scale == 1.0):
+            return
+        bounded = np.isfinite(self.theta_lowerbd)
+        steps = np.where(bounded, 0.75, 1.0) * scale
+        xtol = np.full(len(scale), 1e-10) * scale
+        if beta_start is not None:
+            beta_start = np.asarray(beta_start, dtype=float)
+            steps = np.concatenate([np.where(beta_start != 0, np.abs(beta_start), 1.0), steps])
+            xtol = np.concatenate([np.full(len(beta_start), 1e-10), xtol])
+        optsum.initial_step = steps
+        if tolerances:
+            optsum.xtol_abs = xtol
+
+    @property
     def theta_lowerbd(self) -> np.ndarray:
         return np.concatenate([r.lowerbd for r in self.reterms]) if self.reterms else np.zeros(0)
 

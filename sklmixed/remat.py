@@ -86,6 +86,10 @@ class _LhsColumns:
         self.z = np.asarray(mm, dtype=float).T.copy()
         if self.z.shape[0] == 0:
             raise ValueError(f"random-effects term ({lhs} | ...) has no columns")
+        bad = np.sum(~np.isfinite(self.z), axis=1)
+        if bad.any():
+            desc = ", ".join(f"{self.names[j]!r} ({int(bad[j])})" for j in np.flatnonzero(bad))
+            raise ValueError(f"the column(s) {desc} of random-effects term ({lhs} | ...) have non-finite values")
 
     def columns(self, data: pd.DataFrame) -> np.ndarray:
         if self.intercept_only:
@@ -167,8 +171,30 @@ class ReMat:
         return np.where(self.theta_rows == self.theta_cols, 0.0, -np.inf)
 
     @property
+    def column_scale(self) -> np.ndarray:
+        """Per column of ``z``: 1, or 1/rms for a covariate on a huge or tiny scale.
+
+        A column whose root mean square is outside ``[1e-2, 1e2]`` (a covariate in
+        micrometres or in dollars, say) makes λ's row for it that many times smaller or
+        larger than for the same covariate in sensible units; the optimiser's start, first
+        steps and tolerances are scaled to match, so that the fit does not depend on units.
+        """
+        if self.z.shape[1] == 0:
+            return np.ones(self.S)
+        rms = np.sqrt(np.mean(self.z * self.z, axis=1))
+        odd = (rms > 0) & np.isfinite(rms) & ((rms < 1e-2) | (rms > 1e2))
+        return np.where(odd, 1.0 / np.where(odd, rms, 1.0), 1.0)
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        """The natural unit of every θ entry: the scale of its λ row (see :attr:`column_scale`)."""
+        return self.column_scale[self.theta_rows]
+
+    @property
     def initial_theta(self) -> np.ndarray:
-        return (self.theta_rows == self.theta_cols).astype(float)
+        """The start of θ: λ the identity, as lme4 and MixedModels start, in the units of
+        :attr:`column_scale` (1 unless a covariate is on a huge or tiny scale)."""
+        return np.where(self.theta_rows == self.theta_cols, self.theta_scale, 0.0)
 
     def z_matrix(self) -> sp.csr_matrix:
         """``Z`` for this term as an ``n x (S nlev)`` sparse matrix (level-major columns)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+import scipy.special
 from scipy import stats
 
 from sklmixed.blocks import BlockedSparse, UniformBlockDiagonal
@@ -102,7 +103,162 @@ def profiled_criterion(y, X, V0, reml=False):
     n, p = X.shape
     beta, r2, XtVX = gls(y, X, V0)
     s2 = r2 / (n - p if reml else n)
-    dev = -2.0 * stats.multivariate_normal.logpdf(y, mean=X @ beta, cov=s2 * V0)
+    # -2 log N(y; Xβ̂, s² V0), from a Cholesky factor (scipy's multivariate_normal.logpdf
+    # decomposes the covariance by eigenvalues and, very rarely, gets this visibly wrong)
+    logdet_V0 = 2.0 * np.sum(np.log(np.diag(scipy.linalg.cholesky(V0, lower=True))))
+    dev = n * np.log(2 * np.pi * s2) + logdet_V0 + r2 / s2
     if reml and p:
         dev += np.linalg.slogdet(XtVX / s2)[1] - p * np.log(2 * np.pi)
     return float(dev), beta, float(np.sqrt(s2))
+
+
+# ---------------------------------------------------------------------- designs from the data
+def term_matrix(data, factors, cols):
+    """``Z_j`` (n x S·nlev, level-major) of one random-effects term, built from the data alone.
+
+    ``factors`` are the grouping columns (their level combinations are the levels, labelled
+    ``"a:b"`` as sklmixed labels them), ``cols`` the covariates (``"1"`` for the intercept).
+    Returns ``(Z, labels, S)``.
+    """
+    key = data[list(factors)].astype(str).agg(":".join, axis=1)
+    labels, codes = np.unique(key, return_inverse=True)
+    S = len(cols)
+    covs = np.column_stack([np.ones(len(data)) if c == "1" else data[c].to_numpy(float) for c in cols])
+    Z = np.zeros((len(data), S * len(labels)))
+    for s in range(S):
+        Z[np.arange(len(data)), codes * S + s] = covs[:, s]
+    return Z, [str(v) for v in labels], S
+
+
+def term_matrix_new(data, factors, cols, labels):
+    """``Z_j`` for new data laid out on the fitting ``labels``; unseen levels get zero rows."""
+    key = data[list(factors)].astype(str).agg(":".join, axis=1).to_numpy()
+    pos = {lab: i for i, lab in enumerate(labels)}
+    S = len(cols)
+    covs = np.column_stack([np.ones(len(data)) if c == "1" else data[c].to_numpy(float) for c in cols])
+    Z = np.zeros((len(data), S * len(labels)))
+    for i, k in enumerate(key):
+        if k in pos:
+            Z[i, pos[k] * S: pos[k] * S + S] = covs[i]
+    return Z
+
+
+# ---------------------------------------------------------------------- generalized linear mixed models
+# Inverse links and dμ/dη, and the families' variance and unit deviances (times the prior
+# weights), written out here rather than taken from sklmixed.
+INVERSE_LINKS = {
+    "logit": (lambda e: scipy.special.expit(e), lambda e: scipy.special.expit(e) * scipy.special.expit(-e)),
+    "probit": (lambda e: stats.norm.cdf(e), lambda e: stats.norm.pdf(e)),
+    "cloglog": (lambda e: -np.expm1(-np.exp(e)), lambda e: np.exp(e - np.exp(e))),
+    "log": (np.exp, np.exp),
+    "sqrt": (np.square, lambda e: 2.0 * e),
+    "identity": (lambda e: np.asarray(e, dtype=float).copy(), lambda e: np.ones_like(e, dtype=float)),
+}
+
+FAMILIES = {
+    "bernoulli": (lambda mu: mu * (1 - mu),
+                  lambda y, mu, wt: -2.0 * wt * np.log(np.where(y > 0.5, mu, 1 - mu))),
+    "binomial": (lambda mu: mu * (1 - mu),
+                 lambda y, mu, wt: 2.0 * wt * (scipy.special.xlogy(y, y / mu)
+                                               + scipy.special.xlogy(1 - y, (1 - y) / (1 - mu)))),
+    "poisson": (lambda mu: mu,
+                lambda y, mu, wt: 2.0 * wt * (scipy.special.xlogy(y, y / mu) - (y - mu))),
+}
+
+
+def laplace_deviance(y, X, ZL, beta, offset, family, link, wt, *, u0=None, maxiter=500):
+    """Laplace deviance ``Σ d_i + ‖ũ‖² + log|ΛZ'WZΛ + I|`` by a dense search for the modes ũ.
+
+    Fisher scoring with step halving on the penalised deviance ``Σ d_i(u) + ‖u‖²`` (β fixed),
+    run to convergence; ``W`` holds the Fisher weights at ũ, as in PIRLS and lme4. At μ of 0
+    or 1 the result is NaN (sklmixed clips μ there; the callers check).
+    Returns ``(deviance, ũ, μ)``.
+    """
+    inv, deta = INVERSE_LINKS[link]
+    var, dev = FAMILIES[family]
+    fixed = X @ beta + offset
+    eye = np.eye(ZL.shape[1])
+
+    def penalised(u):
+        return float(np.sum(dev(y, inv(fixed + ZL @ u), wt)) + u @ u)
+
+    u = np.zeros(ZL.shape[1]) if u0 is None else np.asarray(u0, dtype=float).copy()
+    with np.errstate(all="ignore"):
+        obj = penalised(u)
+        for _ in range(maxiter):
+            eta = fixed + ZL @ u
+            mu, d = inv(eta), deta(eta)
+            v = var(mu)
+            grad = ZL.T @ (wt * (y - mu) * d / v) - u
+            step = np.linalg.solve(ZL.T @ ((wt * d * d / v)[:, None] * ZL) + eye, grad)
+            t = 1.0
+            while True:
+                new = penalised(u + t * step)
+                if new <= obj or t < 1e-12:
+                    break
+                t /= 2
+            u = u + t * step
+            obj = min(obj, new)
+            if np.max(np.abs(t * step), initial=0.0) <= 1e-13 * max(1.0, np.max(np.abs(u), initial=0.0)):
+                break
+    value, mu = laplace_at(y, X, ZL, beta, offset, family, link, wt, u)
+    return value, u, mu
+
+
+def laplace_deviance_joint(y, X, ZL, offset, family, link, wt, beta0, *, u0=None, maxiter=500):
+    """As :func:`laplace_deviance`, at the joint mode of β (not penalised) and u.
+
+    This is what PIRLS computes when it estimates β as well (``fit(fast=True)``): the
+    log-determinant is that of the random-effects block only. The search starts from
+    ``beta0`` and ``u0`` (default 0). Returns ``(deviance, β̃, ũ, μ)``.
+    """
+    inv, deta = INVERSE_LINKS[link]
+    var, dev = FAMILIES[family]
+    q, p = ZL.shape[1], X.shape[1]
+    A = np.hstack([ZL, X])
+    penalty = np.diag(np.r_[np.ones(q), np.zeros(p)])
+
+    def penalised(v):
+        return float(np.sum(dev(y, inv(offset + A @ v), wt)) + v[:q] @ v[:q])
+
+    v = np.r_[np.zeros(q) if u0 is None else u0, beta0]
+    with np.errstate(all="ignore"):
+        obj = penalised(v)
+        for _ in range(maxiter):
+            eta = offset + A @ v
+            mu, d = inv(eta), deta(eta)
+            w = var(mu)
+            grad = A.T @ (wt * (y - mu) * d / w) - penalty @ v
+            step = np.linalg.solve(A.T @ ((wt * d * d / w)[:, None] * A) + penalty, grad)
+            t = 1.0
+            while True:
+                new = penalised(v + t * step)
+                if new <= obj or t < 1e-12:
+                    break
+                t /= 2
+            v = v + t * step
+            obj = min(obj, new)
+            if np.max(np.abs(t * step), initial=0.0) <= 1e-13 * max(1.0, np.max(np.abs(v), initial=0.0)):
+                break
+    u, beta = v[:q], v[q:]
+    value, mu = laplace_at(y, X, ZL, beta, offset, family, link, wt, u)
+    return value, beta, u, mu
+
+
+def penalised_deviance(y, X, ZL, beta, offset, family, link, wt, u):
+    """``Σ d_i + ‖u‖²``, the criterion whose minimiser over u (and β) PIRLS seeks."""
+    inv, _ = INVERSE_LINKS[link]
+    _, dev = FAMILIES[family]
+    with np.errstate(all="ignore"):
+        return float(np.sum(dev(y, inv(X @ beta + offset + ZL @ u), wt)) + u @ u)
+
+
+def laplace_at(y, X, ZL, beta, offset, family, link, wt, u):
+    """``Σ d_i + ‖u‖² + log|ΛZ'WZΛ + I|`` at the given spherical random effects ``u``; also μ."""
+    inv, deta = INVERSE_LINKS[link]
+    var, dev = FAMILIES[family]
+    with np.errstate(all="ignore"):  # μ at 0 or 1 gives NaN: the callers check
+        eta = X @ beta + offset + ZL @ u
+        mu, d = inv(eta), deta(eta)
+        H = ZL.T @ ((wt * d * d / var(mu))[:, None] * ZL) + np.eye(ZL.shape[1])
+        return float(np.sum(dev(y, mu, wt)) + u @ u + np.linalg.slogdet(H)[1]), mu

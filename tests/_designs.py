@@ -134,3 +134,31 @@ def random_theta(m, rng, *, zero_some=False):
         diag = np.flatnonzero(np.isfinite(lb))
         theta[diag[rng.integers(0, len(diag))]] = 0.0
     return theta
+
+
+def theta_entries(m, theta=None) -> dict:
+    """θ keyed by (grouping factor, row column name, column column name) of its λ entry."""
+    theta = m.theta if theta is None else np.asarray(theta, dtype=float)
+    out, offset = {}, 0
+    for r in m.reterms:
+        for k, (i, j) in enumerate(zip(r.theta_rows, r.theta_cols)):
+            out[(r.name, r.cnames[i], r.cnames[j])] = theta[offset + k]
+        offset += r.ntheta
+    return out
+
+
+def map_theta(m_from, m_to, theta):
+    """θ of ``m_from`` laid out for ``m_to``, a model of the same terms written in another order."""
+    entries = theta_entries(m_from, theta)
+    return np.array([entries[(r.name, r.cnames[i], r.cnames[j])]
+                     for r in m_to.reterms for i, j in zip(r.theta_rows, r.theta_cols)])
+
+
+def reversed_formula(formula: str) -> str:
+    """The same model with its fixed and random terms written in reverse order (nesting expanded)."""
+    from sklmixed.formula import parse_formula
+
+    f = parse_formula(formula)
+    fixed = " + ".join(reversed([t.strip() for t in f.fixed.split("+")]))
+    bars = [f"({b.lhs} {'|' if b.correlated else '||'} {':'.join(b.factors)})" for b in reversed(f.bars)]
+    return f"{f.response} ~ {fixed} + {' + '.join(bars)}"

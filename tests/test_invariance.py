@@ -10,8 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+import _designs
 from sklmixed import LinearMixedModel
 
 CASES = {
@@ -203,3 +206,81 @@ def test_shifting_the_response_with_intercept(sleepstudy):
     m2 = LinearMixedModel(f, sleepstudy.assign(reaction=sleepstudy["reaction"] + 1e4))
     _assert_same_deviance(m1, m2, rel_fixed=1e-9, rel_fit=1e-9)
     assert m2.beta[0] == pytest.approx(m1.beta[0] + 1e4, rel=1e-9)
+
+
+# ---------------------------------------------------------------------- the same, on random designs
+# Every design of tests/_designs.py (scalar, vector, uncorrelated, crossed, nested, partially
+# crossed, sparse blocks) with random data, θ and transformations; objectives at fixed θ only,
+# so agreement is to rounding. More examples with HYPOTHESIS_PROFILE=long.
+_design_names = st.sampled_from(sorted(_designs.DESIGNS))
+
+
+def _random_design(name, seed):
+    data, formula = _designs.make(name, seed)
+    note(f"design={name} seed={seed} formula={formula}")
+    return data, formula
+
+
+def _grouping_columns(formula):
+    from sklmixed.formula import parse_formula
+
+    return sorted({f for bar in parse_formula(formula).bars for f in bar.factors})
+
+
+@given(_design_names, st.integers(0, 2**16), st.booleans(), st.booleans())
+def test_random_row_permutation(name, seed, reml, weighted):
+    data, formula = _random_design(name, seed)
+    rng = np.random.default_rng(seed + 1)
+    perm = rng.permutation(len(data))
+    w = rng.uniform(0.3, 3.0, len(data)) if weighted else None
+    m1 = LinearMixedModel(formula, data, weights=w)
+    m2 = LinearMixedModel(formula, data.iloc[perm].reset_index(drop=True), weights=None if w is None else w[perm])
+    theta = _designs.random_theta(m1, rng, zero_some=bool(seed % 2))
+    assert m2.objective_at(theta, reml=reml) == pytest.approx(m1.objective_at(theta, reml=reml), rel=1e-10)
+    assert_allclose(m2.beta, m1.beta, rtol=1e-8, atol=1e-8)
+
+
+@given(_design_names, st.integers(0, 2**16), st.booleans())
+def test_random_level_relabelling(name, seed, reml):
+    data, formula = _random_design(name, seed)
+    rng = np.random.default_rng(seed + 2)
+    relabelled = data.copy()
+    for col in _grouping_columns(formula):
+        levels = sorted(pd.unique(data[col].astype(str)))
+        new = [f"L{v}" for v in rng.permutation(len(levels))]  # a different sort order
+        relabelled[col] = data[col].astype(str).map(dict(zip(levels, new)))
+    m1, m2 = LinearMixedModel(formula, data), LinearMixedModel(formula, relabelled)
+    theta = _designs.random_theta(m1, rng)
+    assert m2.objective_at(_designs.map_theta(m1, m2, theta), reml=reml) == \
+        pytest.approx(m1.objective_at(theta, reml=reml), rel=1e-10)
+    assert_allclose(m2.beta, m1.beta, rtol=1e-8, atol=1e-8)
+
+
+@given(_design_names, st.integers(0, 2**16), st.booleans())
+def test_random_term_reordering(name, seed, reml):
+    data, formula = _random_design(name, seed)
+    reordered = _designs.reversed_formula(formula)
+    note(f"reordered={reordered}")
+    m1, m2 = LinearMixedModel(formula, data), LinearMixedModel(reordered, data)
+    theta = _designs.random_theta(m1, np.random.default_rng(seed + 3))
+    assert m2.objective_at(_designs.map_theta(m1, m2, theta), reml=reml) == \
+        pytest.approx(m1.objective_at(theta, reml=reml), rel=1e-10)
+    beta1 = pd.Series(m1.beta, index=m1.feterm.kept_names)
+    assert_allclose(pd.Series(m2.beta, index=m2.feterm.kept_names)[beta1.index], beta1, rtol=1e-8, atol=1e-8)
+
+
+@given(_design_names, st.integers(0, 2**16), st.sampled_from(["sum", "helmert", "diff", "poly"]),
+       st.integers(2, 5))
+def test_random_contrast_coding(name, seed, coding, nlevels):
+    data, formula = _random_design(name, seed)
+    rng = np.random.default_rng(seed + 4)
+    data = data.assign(cat=rng.choice([f"c{k}" for k in range(nlevels)], len(data)))
+    data["y"] += data["cat"].map({f"c{k}": 0.5 * k for k in range(nlevels)})
+    formula = formula.replace(" ~ 1 + x", " ~ 1 + x + cat")
+    m1 = LinearMixedModel(formula, data)
+    m2 = LinearMixedModel(formula, data, contrasts={"cat": coding})
+    assert m1.feterm.rank == m2.feterm.rank
+    theta = _designs.random_theta(m1, rng)
+    # the ML deviance depends on X only through its column space (the REML criterion does not)
+    assert m2.objective_at(theta) == pytest.approx(m1.objective_at(theta), rel=1e-10)
+    assert_allclose(m2.feterm.X @ m2.beta, m1.feterm.X @ m1.beta, rtol=1e-8, atol=1e-8)

@@ -20,11 +20,13 @@ Run more examples with ``HYPOTHESIS_PROFILE=long``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.optimize
-from hypothesis import given, note
+from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 import _dense
@@ -236,3 +238,62 @@ def test_dense_oracle_weighted_constant(sleepstudy):
         for reml in (False, True):
             diffs.append(m.objective_at(theta, reml=reml) - _dense.profiled_criterion(y, X, V0, reml=reml)[0])
     np.testing.assert_allclose(diffs, 0.0, atol=1e-8)
+
+
+# ---------------------------------------------------------------------- predictions
+def _new_rows(data, rng):
+    """Rows like the fitting data with new covariates, some at levels never seen in fitting."""
+    new = data.iloc[rng.integers(0, len(data), 15)].reset_index(drop=True).drop(columns=["y"])
+    for col in ("x", "z", "w2"):
+        new[col] = rng.normal(size=len(new))
+    new.loc[::3, "g"] = "unseen"
+    new.loc[1::4, "h"] = 99
+    return new
+
+
+@given(problems(), st.integers(0, 2**16))
+def test_predictions_equal_dense_computation(problem, seed):
+    """After a fit, fitted values and predictions on new data are ``Xβ̂ + Σ Z_j Λ_j û_j`` formed densely.
+
+    Levels not seen in fitting contribute nothing (the population value); the dense β̂ and û
+    are the GLS estimate and ``E(u | y)`` at the fitted θ.
+    """
+    note(f"structure={problem['structure']} fixed={problem['fixed']} reml={problem['reml']} "
+         f"weighted={problem['weights'] is not None} seed={problem['seed']}")
+    m = LinearMixedModel(_formula(problem["structure"], problem["fixed"]), problem["data"], weights=problem["weights"])
+    assume(all(r.nranef < m.nobs for r in m.reterms))  # otherwise not identifiable: fit() refuses
+    assume(np.ptp(problem["data"]["y"]) > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # singular fits are fine here
+        m.fit(reml=problem["reml"], progress=False)
+    chunks, offset = {}, 0
+    for r in m.reterms:
+        chunks[r.name] = m.theta[offset: offset + r.ntheta]
+        offset += r.ntheta
+    at_fit = dict(problem, terms=[dict(t, theta=chunks[t["name"]]) for t in problem["terms"]])
+    crit, beta, sigma, u = _dense_objective(at_fit)
+    assert m.objective == pytest.approx(crit, rel=REL)
+    assert m.sigma == pytest.approx(sigma, rel=1e-8)
+
+    data = problem["data"]
+    cols = FIXED[problem["fixed"]]
+    terms = dict(zip([t["name"] for t in problem["terms"]], STRUCTURES[problem["structure"]]))
+
+    def dense_predict(frame):
+        n = len(frame)
+        X = np.column_stack([np.ones(n) if c == "1" else frame[c].to_numpy(float) for c in cols]) if cols \
+            else np.zeros((n, 0))
+        eta = X @ beta
+        for t, uj in zip(at_fit["terms"], u):
+            factors, tcols, _ = terms[t["name"]]
+            Z = _dense.term_matrix_new(frame, factors, tcols, t["levels"])
+            lam = _dense.lambda_from_theta(t["S"], t["theta"], t["correlated"])
+            eta = eta + Z @ (uj @ lam.T).ravel()
+        return eta
+
+    scale = max(1.0, float(np.max(np.abs(data["y"]))))
+    np.testing.assert_allclose(m.fitted(), dense_predict(data), rtol=1e-7, atol=1e-7 * scale)
+    new = _new_rows(data, np.random.default_rng(seed))
+    np.testing.assert_allclose(m.predict(new), dense_predict(new), rtol=1e-7, atol=1e-7 * scale)
+    with pytest.raises(ValueError, match="not seen in fitting"):
+        m.predict(new, new_levels="error")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
@@ -136,6 +137,56 @@ class _Namer:
         return name
 
 
+def _missing_mask(values):
+    """Missing or non-finite entries of an array-like (1-D or 2-D); None when it cannot be inspected."""
+    if values is None or sp.issparse(values):
+        return None
+    try:
+        arr = np.asarray(values)
+    except Exception:  # ragged lists and the like: scikit-learn's validation reports them
+        return None
+    if arr.dtype.kind in "biuf":
+        return ~np.isfinite(arr)
+    if arr.dtype.kind == "O":
+        return np.asarray(pd.isna(arr), dtype=bool)
+    return None
+
+
+def _rows(mask) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r) for r in rows[:5])
+    return f"row {shown}" if len(rows) == 1 else f"rows {shown}" + (", ..." if len(rows) > 5 else "")
+
+
+def _check_no_missing(values, what):
+    """Raise a ``ValueError`` naming the columns of ``values`` that hold NaN, infinity or None, with counts.
+
+    The message starts like scikit-learn's ("Input X contains NaN ...") and says where.
+    """
+    if _is_frame(values):
+        if values.shape[1] == 0:
+            return
+        masks = [_missing_mask(values.iloc[:, j]) for j in range(values.shape[1])]
+        # columns that cannot be inspected (dates, say) are left to scikit-learn's validation
+        mask = np.column_stack([np.zeros(len(values), dtype=bool) if m is None else m for m in masks])
+        labels = [f"column {str(c)!r}" for c in values.columns]
+    else:
+        mask = _missing_mask(values)
+        if mask is None or mask.ndim not in (1, 2):
+            return
+        labels = [f"column {j}" for j in range(mask.shape[1])] if mask.ndim == 2 else None
+    total = int(mask.sum())
+    if not total:
+        return
+    if mask.ndim == 1:
+        raise ValueError(f"Input {what} contains NaN or infinity: {total} missing or non-finite value(s), "
+                         f"in {_rows(mask)}")
+    counts = mask.sum(axis=0)
+    desc = ", ".join(f"{labels[j]} ({int(counts[j])})" for j in np.flatnonzero(counts))
+    raise ValueError(f"Input {what} contains NaN or infinity: {total} missing or non-finite value(s) in {desc}; "
+                     f"first in {_rows(mask.any(axis=1))}")
+
+
 def _groups_columns(groups, n_samples, *, fitting):
     """Validate ``groups``: a list of 1-D arrays (one per factor) and their display names."""
     if _is_frame(groups):
@@ -160,8 +211,10 @@ def _groups_columns(groups, n_samples, *, fitting):
         raise ValueError(f"groups has {len(cols[0])} rows but X has {n_samples} samples")
     if fitting:
         for name, col in zip(names, cols):
-            if np.any(pd.isna(np.asarray(col, dtype=object))):
-                raise ValueError(f"groups column {name!r} has missing values")
+            missing = np.asarray(pd.isna(np.asarray(col, dtype=object)), dtype=bool)
+            if missing.any():
+                raise ValueError(f"groups column {name!r} has missing values: {int(missing.sum())}, in "
+                                 f"{_rows(missing)}; every sample needs a level of every grouping factor")
     return cols, names
 
 
@@ -203,12 +256,17 @@ class _MixedModelEstimator(BaseEstimator):
         if self.progress is not None:
             _check_bool(self.progress, "progress")
 
-    def _configure_optsum(self, optsum):
-        """Install the optimizer hyper-parameters on a core model's OptSummary."""
+    def _configure_optsum(self, optsum, units=None):
+        """Install the optimizer hyper-parameters on a core model's OptSummary.
+
+        ``units`` scales ``xtol_abs`` per parameter (the core's units of θ for covariates on
+        huge or tiny scales; 1 for β).
+        """
         optsum.optimizer = self.optimizer
         optsum.ftol_rel = float(self.ftol_rel)
         optsum.ftol_abs = float(self.ftol_abs)
-        optsum.xtol_abs = np.full(len(optsum.initial), float(self.xtol_abs))
+        units = np.ones(len(optsum.initial)) if units is None else np.asarray(units, dtype=float)
+        optsum.xtol_abs = float(self.xtol_abs) * units
         optsum.maxfeval = int(self.maxfeval)
         optsum.maxtime = float(self.maxtime)
 
@@ -272,6 +330,9 @@ class _MixedModelEstimator(BaseEstimator):
                        if _is_frame(X) else None)
         mixed = numeric is not None and not all(numeric)
         kwargs = {"dtype": None if mixed else "numeric", "reset": reset}
+        _check_no_missing(X, "X")
+        if not (isinstance(y, str) and y == "no_validation"):
+            _check_no_missing(y, "y")
         if isinstance(y, str) and y == "no_validation":
             X_arr = validate_data(self, X, **kwargs)
         else:
@@ -309,6 +370,7 @@ class _MixedModelEstimator(BaseEstimator):
         n, p = X_arr.shape
         sw = None
         if sample_weight is not None:
+            _check_no_missing(sample_weight, "sample_weight")
             sw = _check_sample_weight(sample_weight, X_arr, dtype=np.float64, ensure_non_negative=True)
 
         if self.group_columns is not None and groups is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -50,8 +52,12 @@ class _GeneralizedMixedEstimator(_MixedModelEstimator):
         frame[layout.response] = y
         fixed, formula = self._formula(layout)
         if layout.has_groups:
-            model = GeneralizedLinearMixedModel(formula, frame, family=family, link=link, weights=sw)
+            with warnings.catch_warnings():
+                # the scale of random-slope covariates is handled below, for fast=False too
+                warnings.filterwarnings("ignore", message="random-effects covariate", category=UserWarning)
+                model = GeneralizedLinearMixedModel(formula, frame, family=family, link=link, weights=sw)
             optsum = model.optsum
+            units = model.theta_scale
             if not self.fast:
                 # Set up the [β; θ] start as the core would, so that xtol_abs has one
                 # entry per optimised parameter (the core otherwise drops xtol_abs).
@@ -59,12 +65,17 @@ class _GeneralizedMixedEstimator(_MixedModelEstimator):
                 optsum.initial = np.concatenate([model.beta_glm, optsum.initial])
                 optsum.lowerbd = np.concatenate([np.full(p, -np.inf), optsum.lowerbd])
                 optsum.final = optsum.initial.copy()
-            self._configure_optsum(optsum)
+                model._scale_optimizer_settings(optsum, beta_start=model.beta_glm)
+                units = np.concatenate([np.ones(p), units])
+            self._configure_optsum(optsum, units)
             model.fit(fast=bool(self.fast), nagq=int(self.nagq), progress=self.progress)
             self._link = model.link
             self._set_fixed_effects(model.feterm, model.beta)
             self._set_random_effects(model)
         else:
+            if self.nagq > 1:
+                raise ValueError(f"nagq={self.nagq} (adaptive Gauss-Hermite quadrature) needs a grouping factor, but "
+                                 "fit got no groups (and there are no group_columns): pass groups, or use nagq=1")
             prior = np.ones(len(y)) if sw is None else sw
             family.check_response(y, prior)
             self._link = family.make_link(link)

@@ -238,7 +238,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         fixed, formula = self._formula(layout)
         if layout.has_groups:
             model = LinearMixedModel(formula, frame, weights=sw)
-            self._configure_optsum(model.optsum)
+            self._configure_optsum(model.optsum, model.theta_scale)
             model.fit(reml=bool(self.reml), progress=self.progress)
             self._set_fixed_effects(model.feterm, model.beta)
             self._set_random_effects(model)
