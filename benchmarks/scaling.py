@@ -75,6 +75,7 @@ def scaling_study(outdir: Path) -> str:
              "| design | n | levels | fit time | evals | per eval | peak memory |", "|---|---|---|---|---|---|---|"]
     for label, formula, n, ng, nh, res in rows:
         levels = f"{ng} × {nh}" if nh else f"{ng}"
+        formula = formula.replace("|", "\\|")  # a bar inside a table cell must be escaped, even in code
         if "error" in res:
             lines.append(f"| {label} `{formula}` | {n:,} | {levels} | fails: {res['error']} | | | |")
             continue

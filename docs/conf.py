@@ -8,7 +8,6 @@ the start of every build by ``make_figures.py`` (into ``_static/generated/``).
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -66,28 +65,10 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
     return None
 
 
-_SHAPE = re.compile(r"shape \(([^)]*)\)")
-_TRAILING_UNDERSCORE = re.compile(r"(?<![\w`\\])([A-Za-z]\w*)_(?=[,)\s]|$)")
-
-
-def _escape_shape_names(app, what, name, obj, options, lines):
-    """Escape names ending in ``_`` in ``shape (n_features_in_,)`` type specs.
-
-    reStructuredText reads ``n_features_in_`` as a hyperlink reference (and fails on
-    the missing target) -- scikit-learn's own docstrings have the same spelling. Runs
-    before numpydoc, on the lines Sphinx renders; the source docstrings are unchanged.
-    """
-    def escape(match):
-        return "shape (" + _TRAILING_UNDERSCORE.sub(r"\1\\_", match.group(1)) + ")"
-
-    lines[:] = [_SHAPE.sub(escape, line) for line in lines]
-
-
 def setup(app):
     import make_figures
 
     app.connect("autodoc-skip-member", _skip_foreign_members)
-    app.connect("autodoc-process-docstring", _escape_shape_names, priority=400)
 
     make_figures.main(HERE / "_static" / "generated")
     return {"parallel_read_safe": True}

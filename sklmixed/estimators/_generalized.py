@@ -172,7 +172,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         The fitted core model, for summaries and the deviance (None without groups).
     n_features_in_ : int
         Number of columns of X seen in fit (grouping columns included).
-    feature_names_in_ : ndarray of str of shape (n_features_in_,)
+    feature_names_in_ : ndarray of str of shape (``n_features_in_``,)
         Column names of X, when X was a DataFrame with string column names.
 
     See Also
@@ -472,7 +472,7 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         The fitted core model, for summaries and the deviance (None without groups).
     n_features_in_ : int
         Number of columns of X seen in fit (grouping columns included).
-    feature_names_in_ : ndarray of str of shape (n_features_in_,)
+    feature_names_in_ : ndarray of str of shape (``n_features_in_``,)
         Column names of X, when X was a DataFrame with string column names.
 
     See Also

@@ -104,7 +104,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         components, likelihood-ratio tests and the like (None without groups).
     n_features_in_ : int
         Number of columns of X seen in fit (grouping columns included).
-    feature_names_in_ : ndarray of str of shape (n_features_in_,)
+    feature_names_in_ : ndarray of str of shape (``n_features_in_``,)
         Column names of X, when X was a DataFrame with string column names.
 
     See Also
