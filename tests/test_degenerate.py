@@ -219,6 +219,7 @@ def test_singular_fits_are_reported():
 
 
 # ---------------------------------------------------------------------- separation
+@pytest.mark.filterwarnings("ignore::sklmixed.ConvergenceWarning")  # the optimiser runs into the boundary
 def test_complete_separation_is_bounded_and_warned(binary):
     d = binary.assign(y=(binary["x"] > 0).astype(int))
     for fast in (True, False):
