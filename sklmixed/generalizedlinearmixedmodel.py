@@ -139,14 +139,6 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._factor = BlockedCholesky(self.reterms, np.column_stack([X, np.zeros(n)]), np.ones(n))
         self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
         self._scale_optimizer_settings(self.optsum)
-        odd = [f"{c!r} of ({' + '.join(r.cnames)} | {r.name})" for r in self.reterms
-               for c, unit in zip(r.cnames, r.column_scale) if unit != 1.0]
-        if odd:
-            warnings.warn(f"random-effects covariate(s) {', '.join(odd)} are on a huge or tiny scale (root mean "
-                          "square outside [1e-2, 1e2]): fit(fast=True) adapts its steps to it, but the joint "
-                          "optimisation of fit(fast=False) may then depend on the units; rescale the covariate "
-                          "(GeneralizedMixedRegressor and GeneralizedMixedClassifier adapt in both cases)",
-                          UserWarning, stacklevel=2)
         self.fast = False
         self.pirls_converged = True
         try:
@@ -345,11 +337,14 @@ class GeneralizedLinearMixedModel(MixedModel):
         if self.fast:
             if len(os.initial) != len(theta0):
                 os.initial, os.lowerbd = theta0, self.theta_lowerbd
+                self._scale_optimizer_settings(os)
             objective = lambda th: self.objective_at(th, nagq=nagq)  # noqa: E731
         else:
             if len(os.initial) != p + len(theta0):
                 os.initial = np.concatenate([self.beta_glm, theta0])
                 os.lowerbd = np.concatenate([np.full(p, -np.inf), self.theta_lowerbd])
+                # covariates on odd scales: steps for [β; θ] in the same units as for θ alone
+                self._scale_optimizer_settings(os, beta_start=self.beta_glm)
             objective = lambda x: self.objective_at(x[p:], x[:p], nagq=nagq)  # noqa: E731
         self.beta = self.beta_glm.copy()
         seen = {}
