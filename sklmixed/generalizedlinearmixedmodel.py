@@ -6,13 +6,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve_triangular
 
 from .blocks import PosDefError
 from .cholesky import BlockedCholesky
 from .data import case_weights, prepare_data, response_values
 from .exceptions import ConvergenceWarning, PIRLSError, SeparationWarning
-from .families import Bernoulli, Binomial, binary_response, get_family
+from .families import Bernoulli, binary_response, get_family
 from .fixed import FeTerm
 from .formula import parse_formula
 from .gausshermite import gh_norm
@@ -392,9 +391,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         x = np.array(x, dtype=float)
         nth = self.ntheta
         self._install_theta(x[len(x) - nth:])
-        for r in self.reterms:
-            signs = np.where(np.diag(r.lambda_) < 0, -1.0, 1.0)
-            r.lambda_[...] = np.tril(r.lambda_ * signs[None, :])
+        self._flip_negative_columns()
         x[len(x) - nth:] = self.theta
         return x
 
@@ -452,10 +449,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         return [uj.copy() for uj in self.u]
 
     def _vcov_kept(self) -> np.ndarray:
-        p = self.feterm.rank
-        Lxx = self._factor.L[-1][-1][:p, :p]
-        Linv = solve_triangular(Lxx, np.eye(p), lower=True)
-        return Linv.T @ Linv
+        return self._unscaled_vcov()  # no dispersion for Bernoulli, binomial and Poisson
 
     def fitted(self) -> np.ndarray:
         """Fitted mean response μ."""

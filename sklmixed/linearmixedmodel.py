@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve_triangular
 
 from .blocks import PosDefError
 from .cholesky import BlockedCholesky
@@ -212,10 +211,7 @@ class LinearMixedModel(MixedModel):
     def _rectify(self, theta) -> np.ndarray:
         """Flip λ columns with a negative diagonal: same ΛΛ', θ within its bounds."""
         self._install_theta(theta)
-        for r in self.reterms:
-            lam = r.lambda_
-            signs = np.where(np.diag(lam) < 0, -1.0, 1.0)
-            r.lambda_[...] = np.tril(lam * signs[None, :])
+        self._flip_negative_columns()
         return self.theta
 
     def refit(self, y=None, *, reml=None, progress=None, fitlog=False):
@@ -257,10 +253,7 @@ class LinearMixedModel(MixedModel):
         return self._factor.ranef_u(self.beta)
 
     def _vcov_kept(self) -> np.ndarray:
-        p = self.feterm.rank
-        Lxx = self._factor.L[-1][-1][:p, :p]
-        Linv = solve_triangular(Lxx, np.eye(p), lower=True)
-        return self.sigma**2 * (Linv.T @ Linv)
+        return self.sigma**2 * self._unscaled_vcov()
 
     @property
     def loglikelihood(self) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.linalg import solve_triangular
 
 from .exceptions import ConvergenceWarning  # noqa: F401  (re-exported for users of the core)
 
@@ -77,6 +78,19 @@ class MixedModel:
     @property
     def theta_lowerbd(self) -> np.ndarray:
         return np.concatenate([r.lowerbd for r in self.reterms]) if self.reterms else np.zeros(0)
+
+    def _flip_negative_columns(self) -> None:
+        """Flip λ columns with a negative diagonal: ΛΛ' (and the objective) stay the same."""
+        for r in self.reterms:
+            signs = np.where(np.diag(r.lambda_) < 0, -1.0, 1.0)
+            r.lambda_[...] = np.tril(r.lambda_ * signs[None, :])
+
+    def _unscaled_vcov(self) -> np.ndarray:
+        """``(L_XX L_XX')⁻¹`` from the fixed-effects block of the factor."""
+        p = self.feterm.rank
+        Lxx = self._factor.L[-1][-1][:p, :p]
+        Linv = solve_triangular(Lxx, np.eye(p), lower=True)
+        return Linv.T @ Linv
 
     def issingular(self, theta=None, *, atol: float = 0.0, rtol: float | None = None) -> bool:
         """True when a θ bounded at 0 is (approximately) 0: a singular covariance matrix."""
