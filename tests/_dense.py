@@ -166,62 +166,19 @@ FAMILIES = {
 }
 
 
-def laplace_deviance(y, X, ZL, beta, offset, family, link, wt, *, u0=None, maxiter=500):
-    """Laplace deviance ``Σ d_i + ‖ũ‖² + log|ΛZ'WZΛ + I|`` by a dense search for the modes ũ.
+def _penalised_mode(y, A, offset, q, family, link, wt, v0, maxiter):
+    """Minimise ``Σ d_i(offset + A v) + ‖v[:q]‖²`` (the rest of ``v`` unpenalised).
 
-    Fisher scoring with step halving on the penalised deviance ``Σ d_i(u) + ‖u‖²`` (β fixed),
-    run to convergence; ``W`` holds the Fisher weights at ũ, as in PIRLS and lme4. At μ of 0
-    or 1 the result is NaN (sklmixed clips μ there; the callers check).
-    Returns ``(deviance, ũ, μ)``.
+    Fisher scoring with step halving on that penalised deviance, run to convergence.
     """
     inv, deta = INVERSE_LINKS[link]
     var, dev = FAMILIES[family]
-    fixed = X @ beta + offset
-    eye = np.eye(ZL.shape[1])
-
-    def penalised(u):
-        return float(np.sum(dev(y, inv(fixed + ZL @ u), wt)) + u @ u)
-
-    u = np.zeros(ZL.shape[1]) if u0 is None else np.asarray(u0, dtype=float).copy()
-    with np.errstate(all="ignore"):
-        obj = penalised(u)
-        for _ in range(maxiter):
-            eta = fixed + ZL @ u
-            mu, d = inv(eta), deta(eta)
-            v = var(mu)
-            grad = ZL.T @ (wt * (y - mu) * d / v) - u
-            step = np.linalg.solve(ZL.T @ ((wt * d * d / v)[:, None] * ZL) + eye, grad)
-            t = 1.0
-            while True:
-                new = penalised(u + t * step)
-                if new <= obj or t < 1e-12:
-                    break
-                t /= 2
-            u = u + t * step
-            obj = min(obj, new)
-            if np.max(np.abs(t * step), initial=0.0) <= 1e-13 * max(1.0, np.max(np.abs(u), initial=0.0)):
-                break
-    value, mu = laplace_at(y, X, ZL, beta, offset, family, link, wt, u)
-    return value, u, mu
-
-
-def laplace_deviance_joint(y, X, ZL, offset, family, link, wt, beta0, *, u0=None, maxiter=500):
-    """As :func:`laplace_deviance`, at the joint mode of β (not penalised) and u.
-
-    This is what PIRLS computes when it estimates β as well (``fit(fast=True)``): the
-    log-determinant is that of the random-effects block only. The search starts from
-    ``beta0`` and ``u0`` (default 0). Returns ``(deviance, β̃, ũ, μ)``.
-    """
-    inv, deta = INVERSE_LINKS[link]
-    var, dev = FAMILIES[family]
-    q, p = ZL.shape[1], X.shape[1]
-    A = np.hstack([ZL, X])
-    penalty = np.diag(np.r_[np.ones(q), np.zeros(p)])
+    penalty = np.diag(np.r_[np.ones(q), np.zeros(A.shape[1] - q)])
 
     def penalised(v):
         return float(np.sum(dev(y, inv(offset + A @ v), wt)) + v[:q] @ v[:q])
 
-    v = np.r_[np.zeros(q) if u0 is None else u0, beta0]
+    v = np.asarray(v0, dtype=float).copy()
     with np.errstate(all="ignore"):
         obj = penalised(v)
         for _ in range(maxiter):
@@ -240,6 +197,34 @@ def laplace_deviance_joint(y, X, ZL, offset, family, link, wt, beta0, *, u0=None
             obj = min(obj, new)
             if np.max(np.abs(t * step), initial=0.0) <= 1e-13 * max(1.0, np.max(np.abs(v), initial=0.0)):
                 break
+    return v
+
+
+def laplace_deviance(y, X, ZL, beta, offset, family, link, wt, *, u0=None, maxiter=500):
+    """Laplace deviance ``Σ d_i + ‖ũ‖² + log|ΛZ'WZΛ + I|`` by a dense search for the modes ũ.
+
+    Fisher scoring with step halving on the penalised deviance ``Σ d_i(u) + ‖u‖²`` (β fixed),
+    run to convergence; ``W`` holds the Fisher weights at ũ, as in PIRLS and lme4. At μ of 0
+    or 1 the result is NaN (sklmixed clips μ there; the callers check).
+    Returns ``(deviance, ũ, μ)``.
+    """
+    q = ZL.shape[1]
+    u = _penalised_mode(y, ZL, X @ beta + offset, q, family, link, wt,
+                        np.zeros(q) if u0 is None else u0, maxiter)
+    value, mu = laplace_at(y, X, ZL, beta, offset, family, link, wt, u)
+    return value, u, mu
+
+
+def laplace_deviance_joint(y, X, ZL, offset, family, link, wt, beta0, *, u0=None, maxiter=500):
+    """As :func:`laplace_deviance`, at the joint mode of β (not penalised) and u.
+
+    This is what PIRLS computes when it estimates β as well (``fit(fast=True)``): the
+    log-determinant is that of the random-effects block only. The search starts from
+    ``beta0`` and ``u0`` (default 0). Returns ``(deviance, β̃, ũ, μ)``.
+    """
+    q = ZL.shape[1]
+    v = _penalised_mode(y, np.hstack([ZL, X]), offset, q, family, link, wt,
+                        np.r_[np.zeros(q) if u0 is None else u0, beta0], maxiter)
     u, beta = v[:q], v[q:]
     value, mu = laplace_at(y, X, ZL, beta, offset, family, link, wt, u)
     return value, beta, u, mu

@@ -103,18 +103,6 @@ def _make_data(structure, rng):
     return d
 
 
-def _term_info(data, factors, cols):
-    """Independent Z_j (n x S·nlev, level-major), levels and S for one term."""
-    key = data[list(factors)].astype(str).agg(":".join, axis=1)
-    levels, codes = np.unique(key, return_inverse=True)
-    S = len(cols)
-    covs = np.column_stack([np.ones(len(data)) if c == "1" else data[c].to_numpy(float) for c in cols])
-    Z = np.zeros((len(data), S * len(levels)))
-    for s in range(S):
-        Z[np.arange(len(data)), codes * S + s] = covs[:, s]
-    return Z, levels, S
-
-
 @st.composite
 def problems(draw):
     structure = draw(st.sampled_from(sorted(STRUCTURES)))
@@ -127,7 +115,7 @@ def problems(draw):
     weights = rng.uniform(0.2, 5.0, len(data)) if weighted else None
     terms = []
     for factors, cols, correlated in STRUCTURES[structure]:
-        Z, levels, S = _term_info(data, factors, cols)
+        Z, levels, S = _dense.term_matrix(data, factors, cols)
         if correlated:
             diag = [row == col for col in range(S) for row in range(col, S)]
         else:
