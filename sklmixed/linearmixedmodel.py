@@ -104,11 +104,36 @@ class LinearMixedModel(MixedModel):
         self.weights = weights
         self.reterms = build_remats(self.formula.bars, frame)
         self._factor = BlockedCholesky(self.reterms, np.column_stack([self.feterm.X, self.y]), weights)
-        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        theta0 = self._start_theta("moments")
         self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
         self._scale_optimizer_settings(self.optsum)
         self._install_theta(theta0)
         self.reml = False
+
+    def _start_theta(self, start) -> np.ndarray:
+        """The starting θ that ``start`` names (see :meth:`fit`)."""
+        ones = np.concatenate([r.initial_theta for r in self.reterms])
+        if isinstance(start, str):
+            if start == "ones":
+                return ones
+            if start != "moments":
+                raise ValueError(f"start must be 'moments', 'ones' or a vector of {len(ones)} θ values, got {start!r}")
+            # lme4's start (mkLmerDevfun) for models of scalar intercepts, one per grouping factor:
+            # θ_j² = var(group means of y)_j / (var(y) − Σ_j var(group means)_j), unweighted.
+            if not all(r.S == 1 and r.lhs_terms[0].intercept_only for r in self.reterms) or self.n < 2:
+                return ones
+            y = self.y
+            v = np.array([np.var((np.bincount(r.refs, y, r.nlev) / np.bincount(r.refs, minlength=r.nlev))[r.refs],
+                                 ddof=1) for r in self.reterms])
+            resid = np.var(y, ddof=1) - v.sum()
+            return np.sqrt(v / resid) if resid > 0 else ones
+        theta = np.array(start, dtype=float).reshape(-1) if np.ndim(start) <= 1 else None
+        if theta is None or len(theta) != len(ones):
+            raise ValueError(f"start must have {len(ones)} θ value(s) for this model, got shape {np.shape(start)}")
+        if not np.all(np.isfinite(theta)) or np.any(theta < self.theta_lowerbd):
+            raise ValueError(f"start must be finite and within the lower bounds {self.theta_lowerbd.tolist()} "
+                             f"(0 for the diagonal of λ), got {theta.tolist()}")
+        return theta
 
     # ------------------------------------------------------------------ objective
     def _dof_denom(self, reml) -> int:
@@ -133,13 +158,21 @@ class LinearMixedModel(MixedModel):
         return self._objective_from_L(self.reml)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, *, reml=False, progress=None, fitlog=False):
-        """Fit the model by optimising θ.
+    def fit(self, *, reml=False, start=None, progress=None, fitlog=False):
+        r"""Fit the model by optimising θ.
 
         Parameters
         ----------
         reml : bool, default=False
             Optimise the REML criterion instead of the ML deviance.
+        start : {"moments", "ones"} or array-like, optional
+            Starting θ. ``None`` keeps ``optsum.initial``, which is ``"moments"`` unless changed.
+            ``"moments"`` is lme4's start when every term is a scalar intercept ``(1|g)`` on its
+            own grouping factor: :math:`\theta_j^2 = v_j / (s_y^2 - \sum_i v_i)` with
+            :math:`v_j` the variance of the group means of :math:`y` for factor :math:`j`
+            (the start of MixedModels.jl, ``"ones"``, otherwise). ``"ones"``: 1 on the diagonal
+            of λ and 0 off it (λ = I), as MixedModels.jl always starts. The optimum is the same;
+            the number of evaluations differs (insteval: 82 from the moments, 108 from ones).
         progress : bool or None, default=None
             Show a progress counter; ``None`` shows it on a terminal once a fit takes longer
             than a second, ``False`` never.
@@ -157,6 +190,9 @@ class LinearMixedModel(MixedModel):
         self._check_estimable()
         self.reml = bool(reml)
         self.optsum.reml = self.reml
+        if start is not None:
+            self.optsum.initial = self._start_theta(start)
+            self.optsum.final = self.optsum.initial.copy()
         with blas_limit(self._factor.largest_dense):
             try:
                 xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
@@ -214,8 +250,11 @@ class LinearMixedModel(MixedModel):
         self._flip_negative_columns()
         return self.theta
 
-    def refit(self, y=None, *, reml=None, progress=None, fitlog=False):
-        """Fit again from the default start, optionally with a new response vector."""
+    def refit(self, y=None, *, reml=None, start="moments", progress=None, fitlog=False):
+        """Fit again from a fresh start, optionally with a new response vector.
+
+        ``start`` is as in :meth:`fit` (the moments are those of the new response).
+        """
         if y is not None:
             y = np.asarray(y, dtype=float)
             if y.shape != (self.n,):
@@ -224,7 +263,7 @@ class LinearMixedModel(MixedModel):
                 raise ValueError("y has missing or non-finite values")
             self.y = y.copy()
             self._factor.set_response(self.y, self.weights)
-        theta0 = np.concatenate([r.initial_theta for r in self.reterms])
+        theta0 = self._start_theta(start)
         self.optsum.reset(theta0)
         self._scale_optimizer_settings(self.optsum, tolerances=False)  # reset() clears initial_step only
         self._install_theta(theta0)
