@@ -140,12 +140,33 @@ def blas_threads(largest_dense: int):
     return max(1, (os.cpu_count() or 1) - _other_runnable())
 
 
+def _own_runnable() -> int:
+    """Threads of this process that are running or runnable now (Linux; 1 elsewhere).
+
+    BLAS worker threads spin for a while after each call: they show up as runnable in
+    ``/proc/loadavg``, but they are this process's own, and the cores they hold are the
+    ones a new BLAS call would use.
+    """
+    count = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as fh:
+                    # the state follows the parenthesised command name, which may hold spaces
+                    count += fh.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        return 1
+    return max(count, 1)
+
+
 def _other_runnable() -> int:
-    """Runnable tasks on the machine other than this one (Linux), else the load average."""
+    """Runnable tasks on the machine other than this process's (Linux), else the load average."""
     try:
         with open("/proc/loadavg") as fh:
             running = int(fh.read().split()[3].split("/")[0])
-        return max(0, running - 1)
+        return max(0, running - _own_runnable())
     except (OSError, ValueError, IndexError):
         try:
             return int(round(os.getloadavg()[0]))
