@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .data import encode_new
+from .data import LazySpec, encode_new, plain_design
 from .exceptions import RankDeficiencyWarning
 from .remat import rename_intercept
 
@@ -80,17 +80,23 @@ class FeTerm:
     """
 
     def __init__(self, rhs: str, data: pd.DataFrame, contrasts=None):
-        import formulaic
-
         rhs, context = apply_contrasts(rhs, contrasts, data)
-        try:
-            mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context)
-        except Exception as err:  # formulaic raises many types; say which part of the formula failed
-            raise ValueError(f"cannot build the fixed-effects matrix for {rhs!r}: {err}") from err
-        self.spec = mm.model_spec
         self.context = context
-        self.names = rename_intercept(mm.columns)
-        Xfull = np.asarray(mm, dtype=float)
+        plain = None if context else plain_design(rhs, data)
+        if plain is not None:
+            Xfull, names = plain
+            self._spec = LazySpec(rhs, data)
+        else:
+            import formulaic
+
+            try:
+                mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context)
+            except Exception as err:  # formulaic raises many types; say which part of the formula failed
+                raise ValueError(f"cannot build the fixed-effects matrix for {rhs!r}: {err}") from err
+            self._spec = mm.model_spec
+            names = mm.columns
+            Xfull = np.asarray(mm, dtype=float)
+        self.names = rename_intercept(names)
         bad = np.sum(~np.isfinite(Xfull), axis=0)
         if bad.any():
             desc = ", ".join(f"{self.names[j]!r} ({int(bad[j])})" for j in np.flatnonzero(bad))
@@ -106,6 +112,13 @@ class FeTerm:
                 RankDeficiencyWarning,
                 stacklevel=4,
             )
+
+    @property
+    def spec(self):
+        """formulaic's ``ModelSpec`` of the fixed-effects matrix, to encode new data."""
+        if isinstance(self._spec, LazySpec):
+            self._spec = self._spec.get()
+        return self._spec
 
     @property
     def rank(self) -> int:

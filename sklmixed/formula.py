@@ -7,10 +7,12 @@ formulaic gives ``|`` a different meaning.
 
 from __future__ import annotations
 
+import functools
+import keyword
 import re
 from dataclasses import dataclass
 
-__all__ = ["BarTerm", "MixedFormula", "parse_formula"]
+__all__ = ["BarTerm", "MixedFormula", "parse_formula", "plain_terms"]
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,14 @@ def parse_formula(text: str, *, require_random: bool = True) -> MixedFormula:
     """
     if not isinstance(text, str):
         raise TypeError(f"formula must be a string, got {type(text).__name__}")
+    return _parse_formula(text, bool(require_random))
+
+
+# A formula is parsed once per distinct text: models are often rebuilt from the same formula
+# (refits, cross-validation), and the result is immutable; errors are not cached, so a bad
+# formula raises the same message every time.
+@functools.lru_cache(maxsize=512)
+def _parse_formula(text: str, require_random: bool) -> MixedFormula:
     sides = _split_top(text, "~")
     if len(sides) != 2 or not sides[0].strip():
         raise ValueError(f"formula {text!r} must have the form 'response ~ terms'")
@@ -217,6 +227,52 @@ def parse_formula(text: str, *, require_random: bool = True) -> MixedFormula:
     elif fixed.startswith("- "):
         fixed = "1 " + fixed
     return MixedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars))
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.lru_cache(maxsize=512)
+def plain_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
+    """The intercept flag and column names of a right-hand side made of plain names only.
+
+    Recognises ``[1 +|0 +] a + b + ...``, where every term is a distinct Python identifier
+    (not a keyword, not ``Intercept``), the form most fixed-effects parts and bar left-hand
+    sides take. Such a side needs no formula machinery: its model matrix is the intercept
+    column (unless ``0``) followed by the named columns in order, which is exactly what
+    formulaic builds for numeric columns. Anything else (a transform, an interaction,
+    ``-1``, a repeated or backquoted name, an intercept token after the first term) gives
+    None and goes through formulaic.
+
+    Parameters
+    ----------
+    rhs : str
+        A right-hand side such as ``"1 + days"``.
+
+    Returns
+    -------
+    tuple of (bool, tuple of str) or None
+        ``(intercept, names)``, or None when ``rhs`` is not of this simple form.
+
+    Examples
+    --------
+    >>> plain_terms("1 + days")
+    (True, ('days',))
+    >>> plain_terms("0 + x + z")
+    (False, ('x', 'z'))
+    >>> plain_terms("np.log(x)") is None
+    True
+    """
+    tokens = [t.strip() for t in rhs.split("+")]
+    intercept = True
+    if tokens and tokens[0] in ("0", "1"):
+        intercept = tokens.pop(0) == "1"
+    for name in tokens:
+        if not _PLAIN_NAME.fullmatch(name) or keyword.iskeyword(name) or name == "Intercept":
+            return None
+    if len(set(tokens)) != len(tokens):
+        return None
+    return intercept, tuple(tokens)
 
 
 def _balanced(inner: str) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .data import encode_new
+from .data import LazySpec, encode_new, plain_design
 from .formula import BarTerm
 
 __all__ = ["ReMat", "GroupingFactor", "build_remats", "rename_intercept"]
@@ -30,6 +30,59 @@ def _sorted_levels(values: pd.Series) -> pd.Index:
         return pd.Index(sorted(uniq, key=str))
 
 
+def _levels_and_codes(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
+    """``_sorted_levels(values)`` and every value's index in it (-1 for a missing value).
+
+    One pass that factorizes the values and ranks the few distinct ones, instead of sorting
+    the distinct values and then looking every row up in them; the levels come out exactly
+    as :func:`_sorted_levels` builds them.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat_codes = np.asarray(values.array.codes)
+        categories = values.cat.categories
+        used = np.zeros(len(categories), dtype=bool)
+        used[cat_codes[cat_codes >= 0]] = True
+        # the extra last slot maps the missing-value code -1 to -1
+        remap = np.full(len(categories) + 1, -1, dtype=np.int64)
+        positions = np.flatnonzero(used)
+        remap[positions] = np.arange(len(positions))
+        levels = categories.copy() if len(positions) == len(categories) else categories[positions]
+        return levels, remap[cat_codes]
+    raw, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq)
+    try:
+        order = np.argsort(uniq, kind="stable")
+    except TypeError:  # mixed types: _sorted_levels orders them by text
+        levels = _sorted_levels(values)
+        return levels, levels.get_indexer(values).astype(np.int64)
+    rank = np.empty(len(order) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rank[-1] = -1
+    return pd.Index(uniq[order]), rank[raw]
+
+
+def _multiindex(parts, combos, names) -> pd.MultiIndex:
+    """``pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos)], names=names)``.
+
+    ``from_arrays`` factorizes every array again to find its levels, which costs more than
+    all the rest of a grouping factor. When every part is sorted and of a plain dtype, its
+    levels are the used entries of the part, in order, and the codes their ranks among
+    them; anything else is left to ``from_arrays``.
+    """
+    if not all(p.is_monotonic_increasing and p.is_unique and _plain_level_dtype(p.dtype) for p in parts):
+        return pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos)], names=names)
+    levels, codes = [], []
+    for p, c in zip(parts, combos):
+        used = np.unique(c)
+        levels.append(p[used])
+        codes.append(np.searchsorted(used, c))
+    return pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
+
+
+def _plain_level_dtype(dtype) -> bool:
+    return (isinstance(dtype, np.dtype) and dtype.kind in "iufb") or isinstance(dtype, pd.StringDtype)
+
+
 @dataclass
 class GroupingFactor:
     """The levels of a grouping factor (a column, or an interaction of columns)."""
@@ -39,13 +92,32 @@ class GroupingFactor:
 
     @classmethod
     def from_data(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> "GroupingFactor":
+        return cls.with_codes(data, factors)[0]
+
+    @classmethod
+    def with_codes(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> tuple["GroupingFactor", np.ndarray]:
+        """The grouping factor of ``data`` and the level index of every row, in one pass.
+
+        The codes equal ``GroupingFactor.from_data(data, factors).codes(data)``.
+        """
         if len(factors) == 1:
-            return cls(factors, _sorted_levels(data[factors[0]]))
-        parts = [_sorted_levels(data[f]) for f in factors]
-        codes = [p.get_indexer(data[f]) for p, f in zip(parts, factors)]
-        combos = np.unique(np.stack(codes, axis=1), axis=0)
-        levels = pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos.T)], names=list(factors))
-        return cls(factors, levels)
+            levels, codes = _levels_and_codes(data[factors[0]])
+            return cls(factors, levels), codes
+        parts, codes = zip(*(_levels_and_codes(data[f]) for f in factors))
+        sizes = [max(len(p), 1) for p in parts]
+        if min(c.min(initial=0) for c in codes) < 0 or np.prod(sizes, dtype=float) >= 2.0**62:
+            # a missing value (only outside prepare_data) or too many combinations for one int64 key
+            stacked = np.stack(codes, axis=1)
+            combos = np.unique(stacked, axis=0)
+            levels = pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos.T)], names=list(factors))
+            gf = cls(factors, levels)
+            return gf, gf.codes(data)
+        # one mixed-radix key per row orders the combinations as np.unique(axis=0) does
+        key = np.ravel_multi_index(codes, sizes)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        combos = np.unravel_index(uniq, sizes)
+        levels = _multiindex(parts, combos, list(factors))
+        return cls(factors, levels), inverse.reshape(-1).astype(np.int64)
 
     @property
     def name(self) -> str:
@@ -72,24 +144,38 @@ class _LhsColumns:
         self.lhs = lhs
         self.intercept_only = lhs.replace(" ", "") in ("1", "1+1")
         if self.intercept_only:
-            self.spec, self.names = None, ["(Intercept)"]
+            self._spec, self.names = None, ["(Intercept)"]
             self.z = np.ones((1, len(data)))
             return
-        import formulaic
+        plain = plain_design(lhs, data)
+        if plain is not None:
+            X, names = plain
+            self._spec = LazySpec(lhs, data)
+        else:
+            import formulaic
 
-        try:
-            mm = formulaic.model_matrix(lhs, data, na_action="raise")
-        except Exception as err:  # formulaic raises many types; say which term failed
-            raise ValueError(f"cannot build the columns of random-effects term ({lhs} | ...): {err}") from err
-        self.spec = mm.model_spec
-        self.names = rename_intercept(mm.columns)
-        self.z = np.asarray(mm, dtype=float).T.copy()
+            try:
+                mm = formulaic.model_matrix(lhs, data, na_action="raise")
+            except Exception as err:  # formulaic raises many types; say which term failed
+                raise ValueError(f"cannot build the columns of random-effects term ({lhs} | ...): {err}") from err
+            self._spec = mm.model_spec
+            names = mm.columns
+            X = np.asarray(mm, dtype=float)
+        self.names = rename_intercept(names)
+        self.z = X.T.copy()
         if self.z.shape[0] == 0:
             raise ValueError(f"random-effects term ({lhs} | ...) has no columns")
         bad = np.sum(~np.isfinite(self.z), axis=1)
         if bad.any():
             desc = ", ".join(f"{self.names[j]!r} ({int(bad[j])})" for j in np.flatnonzero(bad))
             raise ValueError(f"the column(s) {desc} of random-effects term ({lhs} | ...) have non-finite values")
+
+    @property
+    def spec(self):
+        """formulaic's ``ModelSpec`` of the columns (None for an intercept-only term)."""
+        if isinstance(self._spec, LazySpec):
+            self._spec = self._spec.get()
+        return self._spec
 
     def columns(self, data: pd.DataFrame) -> np.ndarray:
         if self.intercept_only:
@@ -200,6 +286,15 @@ class ReMat:
         """``Z`` for this term as an ``n x (S nlev)`` sparse matrix (level-major columns)."""
         n, S = self.z.shape[1], self.S
         cols = (self.refs[:, None] * S + np.arange(S)).ravel()
+        if self.refs.size and self.refs.min() >= 0:
+            # every row holds S entries in increasing columns: the CSR arrays are known
+            # outright, without the sort and duplicate summing of a COO conversion
+            index_dtype = np.int32 if max(n * S, self.nranef) < np.iinfo(np.int32).max else np.int64
+            m = sp.csr_matrix((self.z.T.ravel(), cols.astype(index_dtype), np.arange(0, n * S + 1, S, dtype=index_dtype)),
+                              shape=(n, self.nranef))
+            m.has_sorted_indices = True
+            m.has_canonical_format = True
+            return m
         rows = np.repeat(np.arange(n), S)
         return sp.csr_matrix((self.z.T.ravel(), (rows, cols)), shape=(n, self.nranef))
 
@@ -223,7 +318,7 @@ def build_remats(bars: tuple[BarTerm, ...], data: pd.DataFrame) -> list[ReMat]:
         groups.setdefault(bar.factors, []).append(bar)
     remats = []
     for factors, members in groups.items():
-        grouping = GroupingFactor.from_data(data, factors)
+        grouping, refs = GroupingFactor.with_codes(data, factors)
         lhs_terms = [_LhsColumns(b.lhs, data) for b in members]
         sizes = [t.z.shape[0] for t in lhs_terms]
         free = np.zeros((sum(sizes), sum(sizes)), dtype=bool)
@@ -231,6 +326,6 @@ def build_remats(bars: tuple[BarTerm, ...], data: pd.DataFrame) -> list[ReMat]:
         for size in sizes:
             free[offset : offset + size, offset : offset + size] = np.tril(np.ones((size, size), dtype=bool))
             offset += size
-        remats.append(ReMat(grouping, grouping.codes(data), lhs_terms, free))
+        remats.append(ReMat(grouping, refs, lhs_terms, free))
     order = sorted(range(len(remats)), key=lambda i: -remats[i].nranef)
     return [remats[i] for i in order]

@@ -256,3 +256,69 @@ def test_remat_repr(sleepstudy):
     (r,) = remats("reaction ~ 1 + days + (1 + days|subj)", sleepstudy)
     assert isinstance(r, ReMat)
     assert repr(r) == "ReMat('subj', S=2, nlev=18, cnames=['(Intercept)', 'days'])"
+
+
+# ---------------------------------------------------------------------- one-pass levels and codes
+def _level_variants():
+    rng = np.random.default_rng(8)
+    k = rng.integers(0, 6, 50)
+    strings = np.array(["b", "a", "d", "c", "f", "e"])[k]
+    return {
+        "int": pd.Series(k * 3 - 4),
+        "float with NaN": pd.Series(np.where(k == 2, np.nan, k * 0.5)),
+        "str": pd.Series(strings),
+        "str with None": pd.Series(np.where(k == 1, None, strings).astype(object)),
+        "string dtype": pd.Series(strings, dtype="string"),
+        "bool": pd.Series(k > 2),
+        "categorical, unused and reordered": pd.Series(pd.Categorical(strings, categories=list("zfedcba"))),
+        "categorical with missing": pd.Series(pd.Categorical(np.where(k == 0, None, strings))),
+        "mixed types": pd.Series(np.where(k > 3, k, strings).astype(object)).map(
+            lambda v: int(v) if str(v).isdigit() else v),
+    }
+
+
+@pytest.mark.parametrize("name", list(_level_variants()))
+def test_levels_and_codes_in_one_pass_equal_the_lookup(name):
+    from sklmixed.remat import _levels_and_codes, _sorted_levels
+
+    values = _level_variants()[name]
+    levels, codes = _levels_and_codes(values)
+    expected = _sorted_levels(values)
+    assert list(levels) == list(expected)
+    assert_array_equal(codes, expected.get_indexer(values))
+
+
+@pytest.mark.parametrize("pair", [("a", "b"), ("b", "a"), ("a", "c"), ("c", "b", "a")])
+def test_interaction_codes_in_one_pass_equal_the_lookup(pair):
+    rng = np.random.default_rng(9)
+    n = 60
+    d = pd.DataFrame({
+        "a": rng.choice(["x", "y", "z"], n),
+        "b": rng.integers(0, 4, n),
+        "c": pd.Categorical(rng.choice(["p", "q"], n), categories=["q", "p", "r"]),
+    })
+    gf, codes = GroupingFactor.with_codes(d, pair)
+    assert_array_equal(codes, gf.codes(d))
+    # the observed combinations, ordered factor by factor as each factor's levels are
+    from sklmixed.remat import _sorted_levels
+
+    ranks = np.column_stack([_sorted_levels(d[f]).get_indexer(d[f]) for f in pair])
+    combos = np.unique(ranks, axis=0)
+    expected = [tuple(_sorted_levels(d[f])[c] for f, c in zip(pair, row)) for row in combos]
+    assert list(gf.levels) == expected
+    assert gf.levels.names == list(pair)
+
+
+def test_z_matrix_is_canonical_csr(synth):
+    for formula in ("y ~ 1 + (1|big)", "y ~ 1 + (1 + x + z|mid)"):
+        (r,) = remats(formula, synth)
+        Z = r.z_matrix()
+        n, S = r.z.shape[1], r.S
+        rows = np.repeat(np.arange(n), S)
+        cols = (r.refs[:, None] * S + np.arange(S)).ravel()
+        import scipy.sparse as sp
+
+        expected = sp.csr_matrix((r.z.T.ravel(), (rows, cols)), shape=(n, r.nranef))
+        assert Z.has_canonical_format
+        assert_array_equal(Z.toarray(), expected.toarray())
+        assert_array_equal((Z.T @ Z).toarray(), (expected.T @ expected).toarray())
