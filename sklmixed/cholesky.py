@@ -91,19 +91,26 @@ def _scale_dense(src: np.ndarray, lam_i, lam_j, out: np.ndarray) -> None:
     if Si == 1 and Sj == 1:
         np.multiply(src, (1.0 if lam_i is None else lam_i[0, 0]) * lam_j[0, 0], out=out)
         return
-    np.copyto(out, src)
+    # work on a contiguous copy: ``out`` may be a strided view into the dense tail
     Ni, Nj = out.shape
+    work = np.array(src, order="F")
     if Sj > 1:
-        view = out.reshape((Ni, Sj, Nj // Sj), order="F")
+        view = work.reshape((Ni, Sj, Nj // Sj), order="F")
         view[...] = np.einsum("rtc,tu->ruc", view, lam_j)
     else:
-        out *= lam_j[0, 0]
+        work *= lam_j[0, 0]
     if lam_i is not None:
         if Si > 1:
-            view = out.reshape((Si, Ni // Si, Nj), order="F")
+            view = work.reshape((Si, Ni // Si, Nj), order="F")
             view[...] = np.einsum("sic,su->uic", view, lam_i)
         else:
-            out *= lam_i[0, 0]
+            work *= lam_i[0, 0]
+    np.copyto(out, work)
+
+
+def _diagonal_view(a: np.ndarray) -> np.ndarray:
+    """A writable view of the diagonal of a square (possibly strided) array."""
+    return np.lib.stride_tricks.as_strided(a, shape=(a.shape[0],), strides=(a.strides[0] + a.strides[1],))
 
 
 def _fortran_zeros(shape):
@@ -144,10 +151,14 @@ class BlockedCholesky:
         state = self.__dict__.copy()
         for key in ("_program", "_A_plan", "_coef_refresh"):
             state.pop(key, None)
+        if state.get("_big") is not None:  # views would be pickled as copies: rebuild them instead
+            t = state["tail"]
+            state["L"] = [[None if j >= t else blk for j, blk in enumerate(row)] for row in self.L]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._tail_views()
         self._A_plan = None
         self._program = self._compile()
         for refresh in self._coef_refresh:
@@ -209,6 +220,8 @@ class BlockedCholesky:
 
         self.A = [[empty(i, j) for j in range(i + 1)] for i in range(k + 1)]
         self.L = [[blk.copy(order="F") if isinstance(blk, np.ndarray) else blk.copy() for blk in row] for row in self.A]
+        self.tail = self._tail_start()
+        self._tail_views()
         # where each observation lands in each sparse A block
         self._obs_block = {}
         for i in range(k):
@@ -219,9 +232,48 @@ class BlockedCholesky:
         self._Linv = [None] * k
         self._A_plan = None
 
+    def _tail_start(self) -> int:
+        """First block column ``t`` from which every block of ``L`` (fixed rows included) is dense.
+
+        Blocks ``L[i][j]`` with ``t <= j <= i`` are then stored as views of one Fortran array,
+        and one LAPACK ``potrf`` factors them all: no per-block triangular solves and rank
+        updates for the dense trailing part, where a few dense rows (a small factor, the
+        fixed effects) below a large dense block would cost more than the factorisation.
+        """
+        t = self.k
+        for j in range(self.k - 1, -1, -1):
+            if all(self.kind[i][j] == "dense" for i in range(j, self.k + 1)):
+                t = j
+            else:
+                break
+        return t
+
+    def _tail_views(self) -> None:
+        """Allocate the trailing dense array (when it holds a random-effects block) and view it."""
+        t, k = self.tail, self.k
+        if t == k:
+            self._big = None
+            return
+        off = np.concatenate([[0], np.cumsum(self.sizes[t:])])
+        if getattr(self, "_big", None) is None:
+            self._big = _fortran_zeros((off[-1], off[-1]))
+        for i in range(t, k + 1):
+            for j in range(t, i + 1):
+                self.L[i][j] = self._big[off[i - t]:off[i - t + 1], off[j - t]:off[j - t + 1]]
+
+    def _dense_flat(self, T):
+        """``(flat, ld, base)``: element ``(r, c)`` of dense block ``T`` is ``flat[base + c * ld + r]``."""
+        big = getattr(self, "_big", None)
+        if big is not None and T.base is big:
+            start = T.__array_interface__["data"][0] - big.__array_interface__["data"][0]
+            return big.reshape(-1, order="F"), big.shape[0], start // big.itemsize
+        return T.reshape(-1, order="F"), T.shape[0], 0
+
     @property
     def largest_dense(self) -> int:
         """Largest dimension of a dense block of ``L`` (what decides whether BLAS starts threads)."""
+        if getattr(self, "_big", None) is not None:
+            return self._big.shape[0]
         return max((max(blk.shape) for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
 
     def block_description(self) -> str:
@@ -307,21 +359,38 @@ class BlockedCholesky:
         k, A, L, R = self.k, self.A, self.L, self.remats
         lam = [r.lambda_ for r in R]
 
-        # step 1: L[i][j] = Λ_i' A[i][j] Λ_j, with I added on random-effects diagonals
+        # step 1: L[i][j] = Λ_i' A[i][j] Λ_j, with I added on random-effects diagonals. A dense
+        # diagonal block of L whose A block is diagonal (fill-in only) gets its diagonal alone,
+        # on a tail zeroed in one pass: a dense copy of a diagonal matrix is the costlier way
+        diagonal_A = {j for j in range(self.tail, k) if self._A_kind.get((j, j)) == "Diagonal"}
+        if self._big is not None and diagonal_A:
+            big = self._big
+            ops.append(lambda: big.fill(0.0))
         for j in range(k + 1):
             for i in range(j, k + 1):
+                if i == j and j in diagonal_A:
+                    ops.append(self._diagonal_scale_op(A[j][j], L[j][j], lam[j]))
+                    continue
                 ops.append(self._scale_op(A[i][j], L[i][j], lam[i] if i < k else None,
                                           lam[j] if j < k else None, inflate=(i == j < k)))
-        # step 2: left-looking blocked Cholesky
+        # step 2: left-looking blocked Cholesky; the dense tail (columns >= t) takes only the
+        # updates from the columns left of it, then one potrf factors it whole
         self._coef_refresh = []
+        t = self.tail
         for j in range(k + 1):
-            for jj in range(j):
+            left = range(min(j, t))
+            for jj in left:
                 ops.append(self._schur_op(j, j, jj) or self._rank_update_op(L[j][j], L[j][jj]))
-            ops.append(self._chol_op(j))
+            if j < t or (j == k and self._big is None):
+                ops.append(self._chol_op(j))
             for i in range(j + 1, k + 1):
-                for jj in range(j):
+                for jj in left:
                     ops.append(self._schur_op(i, j, jj) or self._product_op(L[i][j], L[i][jj], L[j][jj]))
-                ops.append(self._rdiv_op(i, j))
+                if j < t:
+                    ops.append(self._rdiv_op(i, j))
+        if self._big is not None:
+            big = self._big
+            ops.append(lambda: cholesky_inplace(big))
         return [op for op in ops if op is not None]
 
     def _pure(self, i, jj) -> bool:
@@ -372,10 +441,9 @@ class BlockedCholesky:
             pos = blk[:, None, None] * (Si * Sj) + s * Sj + t
             flat = T.data.reshape(-1)
         else:
-            Ni = T.shape[0]
+            flat, Ni, base = self._dense_flat(T)
             ra, rb = targets % Ablk.nlev_shape[0], targets // Ablk.nlev_shape[0]
-            pos = (rb[:, None, None] * Sj + t) * Ni + ra[:, None, None] * Si + s
-            flat = T.reshape(-1, order="F")
+            pos = base + (rb[:, None, None] * Sj + t) * Ni + ra[:, None, None] * Si + s
         pos = pos.reshape(-1).astype(_index_dtype(flat.size))
         # coefficient rows: target element (tinv, s, t); columns: (level, u, v) of M
         u = np.arange(Sm)
@@ -413,6 +481,16 @@ class BlockedCholesky:
         return op
 
     @staticmethod
+    def _diagonal_scale_op(src, dst, lam):
+        """``diag(L) = λ² diag(A) + 1`` for a scalar term whose ``A`` block is diagonal."""
+        a, d = _diagonal_view(src), _diagonal_view(dst)
+
+        def op():
+            np.multiply(a, lam[0, 0] ** 2, out=d)
+            np.add(d, 1.0, out=d)
+        return op
+
+    @staticmethod
     def _scale_op(src, dst, lam_i, lam_j, inflate):
         if lam_j is None:  # the [X y] diagonal block
             return lambda: np.copyto(dst, src)
@@ -438,7 +516,7 @@ class BlockedCholesky:
                 return lambda: np.multiply(a1, lam_i[0, 0] * lam_j[0, 0], out=d1)
             return lambda: np.matmul(np.matmul(lam_i.T, a), lam_j, out=d)
         if inflate:
-            diag = dst.reshape(-1, order="F")[:: dst.shape[0] + 1]
+            diag = _diagonal_view(dst)
 
             def op():
                 _scale_dense(src, lam_i, lam_j, dst)
@@ -446,8 +524,7 @@ class BlockedCholesky:
             return op
         return lambda: _scale_dense(src, lam_i, lam_j, dst)
 
-    @staticmethod
-    def _rank_update_op(C, B):
+    def _rank_update_op(self, C, B):
         """``C -= B B'`` (lower triangle)."""
         if isinstance(C, UniformBlockDiagonal):
             S, nlev = C.S, C.nlev
@@ -475,12 +552,11 @@ class BlockedCholesky:
                 return None
             a_idx, b_idx = _pairs(B, B, lower=True)
             Si = B.Si
-            N = C.shape[0]
+            flat, N, base = self._dense_flat(C)
             s = np.arange(Si)[None, :, None]
             t = np.arange(Si)[None, None, :]
-            pos = ((B.rows[b_idx][:, None, None] * Si + t) * N + B.rows[a_idx][:, None, None] * Si + s)
-            pos = pos.astype(_index_dtype(C.size))
-            flat = C.reshape(-1, order="F")
+            pos = base + ((B.rows[b_idx][:, None, None] * Si + t) * N + B.rows[a_idx][:, None, None] * Si + s)
+            pos = pos.astype(_index_dtype(flat.size))
             if Si == 1 and B.Sj == 1:
                 a_idx, b_idx = a_idx.astype(_index_dtype(B.nnzb)), b_idx.astype(_index_dtype(B.nnzb))
                 b1 = B.data.reshape(-1)
@@ -492,8 +568,7 @@ class BlockedCholesky:
             return op
         return lambda: syrk_update(C, B)
 
-    @staticmethod
-    def _product_op(T, Aop, Bop):
+    def _product_op(self, T, Aop, Bop):
         """``T -= Aop Bop'``."""
         a_sparse, b_sparse = isinstance(Aop, BlockedSparse), isinstance(Bop, BlockedSparse)
         if (a_sparse and Aop.nnzb == 0) or (b_sparse and Bop.nnzb == 0):
@@ -510,9 +585,8 @@ class BlockedCholesky:
                 pos = blk[:, None, None] * (Si * Sj) + s * Sj + t
                 flat = T.data.reshape(-1)
             else:
-                Ni = T.shape[0]
-                pos = (Bop.rows[b_idx][:, None, None] * Sj + t) * Ni + Aop.rows[a_idx][:, None, None] * Si + s
-                flat = T.reshape(-1, order="F")
+                flat, Ni, base = self._dense_flat(T)
+                pos = base + (Bop.rows[b_idx][:, None, None] * Sj + t) * Ni + Aop.rows[a_idx][:, None, None] * Si + s
             pos = pos.astype(_index_dtype(flat.size))
 
             def op():

@@ -169,3 +169,46 @@ def test_pickled_factor_evaluates_identically():
     clone = pickle.loads(pickle.dumps(m))
     assert clone.objective_at(theta) == expected
     assert_array_equal(_dense.assemble(clone._factor.L), _dense.assemble(m._factor.L))
+
+
+# ---------------------------------------------------------------------- the dense tail
+def _tail_designs():
+    out = []
+    for design in _designs.DESIGNS:
+        f = _model(design, "unweighted")._factor
+        if f.tail < f.k:
+            out.append(design)
+    return out
+
+
+def test_some_designs_have_a_dense_tail():
+    assert {"crossed2", "crossed3"} <= set(_tail_designs())
+
+
+@pytest.mark.parametrize("design", ["crossed2", "crossed3", "crossed_vector"])
+def test_dense_tail_is_one_array_factored_whole(design):
+    f = _model(design, "weighted")._factor
+    t = f.tail
+    assert t < f.k
+    # every block right of the tail start is dense, every block left of it in its column is not all dense
+    assert all(f.kind[i][j] == "dense" for j in range(t, f.k + 1) for i in range(j, f.k + 1))
+    assert t == 0 or any(f.kind[i][t - 1] != "dense" for i in range(t - 1, f.k + 1))
+    for i in range(t, f.k + 1):
+        for j in range(t, i + 1):
+            assert np.shares_memory(f.L[i][j], f._big), (i, j)
+    assert f._big.shape == (sum(f.sizes[t:]),) * 2
+    assert f.largest_dense == f._big.shape[0]
+
+
+def test_pickled_dense_tail_keeps_its_views():
+    m = _model("crossed3", "weighted")
+    theta = _designs.random_theta(m, np.random.default_rng(2))
+    expected = m.objective_at(theta)
+    clone = pickle.loads(pickle.dumps(m))
+    f = clone._factor
+    for i in range(f.tail, f.k + 1):
+        for j in range(f.tail, i + 1):
+            assert np.shares_memory(f.L[i][j], f._big)
+    assert not np.shares_memory(f._big, m._factor._big)
+    assert clone.objective_at(theta) == expected
+    assert_array_equal(_dense.assemble(f.L), _dense.assemble(m._factor.L))
