@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import solve_triangular
 
 from .blocks import PosDefError
 from .cholesky import BlockedCholesky
@@ -210,6 +211,19 @@ class GeneralizedLinearMixedModel(MixedModel):
                       + sum(float(np.sum(uj * uj)) for uj in self.u))
         return self._pdev + self._factor.logdet()
 
+    def _trial_update(self) -> tuple[float, float]:
+        """``(Laplace deviance, penalised deviance)`` at a PIRLS trial point; ``inf`` if it is unusable.
+
+        A full step can overshoot so far (β of a (quasi-)separable fixed effect, say) that the
+        IRLS weights underflow and the working factor is singular, or the working values
+        overflow: such a point is treated as worse than any other, so that PIRLS halves the step.
+        """
+        try:
+            lap = self._laplace_update()
+        except (PosDefError, FloatingPointError):
+            return np.inf, np.inf
+        return lap, self._pdev
+
     def pirls(self, vary_beta: bool = False) -> float:
         """Conditional modes of u (and, with ``vary_beta``, β) by penalised IRLS.
 
@@ -238,8 +252,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             if vary_beta:
                 self.beta = self._factor.fixef()
             self.u = self._factor.ranef_u(self.beta)
-            lap = self._laplace_update()
-            obj = self._pdev
+            lap, obj = self._trial_update()
             nhalf = 0
             while not obj <= obj0:
                 nhalf += 1
@@ -252,8 +265,7 @@ class GeneralizedLinearMixedModel(MixedModel):
                 self.u = [(a + b) / 2 for a, b in zip(self.u, u0)]
                 if vary_beta:
                     self.beta = (self.beta + beta0) / 2
-                lap = self._laplace_update()
-                obj = self._pdev
+                lap, obj = self._trial_update()
             if nhalf > self.pirls_maxhalf:
                 self.u, self.beta = u0, beta0
                 lap = self._laplace_update()
@@ -309,7 +321,19 @@ class GeneralizedLinearMixedModel(MixedModel):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, *, fast=False, nagq=1, progress=None, fitlog=False):
-        """Fit by optimising θ (``fast=True``, β inside PIRLS) or ``[β; θ]`` together.
+        r"""Fit by optimising θ (``fast=True``, β inside PIRLS) or ``[β; θ]`` together.
+
+        A full fit (``fast=False``) runs in two stages, as lme4's ``glmer`` does: first the
+        fast fit, then the joint search over :math:`[\beta; \theta]` from its estimates, with
+        β measured in its standard errors at the fast fit,
+        :math:`\beta = \hat\beta_{\text{fast}} + L_{XX}^{-\top} z`, and θ starting with steps
+        of a tenth of its fast estimate. In those units the Laplace deviance is nearly
+        spherical in β, so BOBYQA needs a few dozen evaluations where the raw coordinates,
+        with the intercept strongly correlated with the other coefficients, need hundreds
+        and can stop early in the flat valley. ``optsum`` describes the joint stage (its
+        ``initial_step`` is in those units) and ``optsum.prefit`` the fast stage. Setting
+        ``optsum.initial`` to a full ``[β; θ]`` vector before fitting runs one joint search
+        from there in the raw coordinates instead, as MixedModels.jl does.
 
         Parameters
         ----------
@@ -331,50 +355,25 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.fast = bool(fast)
         os = self.optsum
         os.nagq = nagq
+        os.prefit = None
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
-        p = self.feterm.rank
-        if self.fast:
-            if len(os.initial) != len(theta0):
-                os.initial, os.lowerbd = theta0, self.theta_lowerbd
-                self._scale_optimizer_settings(os)
-            objective = lambda th: self.objective_at(th, nagq=nagq)  # noqa: E731
-        else:
-            if len(os.initial) != p + len(theta0):
-                os.initial = np.concatenate([self.beta_glm, theta0])
-                os.lowerbd = np.concatenate([np.full(p, -np.inf), self.theta_lowerbd])
-                # covariates on odd scales: steps for [β; θ] in the same units as for θ alone
-                self._scale_optimizer_settings(os, beta_start=self.beta_glm)
-            objective = lambda x: self.objective_at(x[p:], x[:p], nagq=nagq)  # noqa: E731
+        p, nth = self.feterm.rank, len(theta0)
         self.beta = self.beta_glm.copy()
-        seen = {}
-
-        def tracked(x):
-            # keep the PIRLS state of the best and the last point, so the fit ends in the state the
-            # optimiser saw (fast fits warm-start β, so a fresh evaluation could differ or fail)
-            val = objective(x)
-            state = (x.tobytes(), val, self.beta.copy(), [uj.copy() for uj in self.u], self.pirls_converged)
-            seen["last"] = state
-            if "best" not in seen or val <= seen["best"][1]:
-                seen["best"] = state
-            return val
-
+        kw = {"progress": progress, "fitlog": fitlog}
         with blas_limit(self._factor.largest_dense):
-            xmin, fmin = optimize(tracked, os, progress=progress, fitlog=fitlog, rectify=self._rectify)
-            self._install_theta(xmin[len(xmin) - self.ntheta:])
-            state = next((st for st in (seen.get("best"), seen.get("last")) if st and st[0] == xmin.tobytes()),
-                         seen["best"])
-            if state[0] != xmin.tobytes():  # the optimiser moved (rectified): evaluate there if we can
-                try:
-                    val = objective(xmin)
-                    state = (xmin.tobytes(), val, self.beta.copy(), [uj.copy() for uj in self.u],
-                             self.pirls_converged)
-                except (PosDefError, FloatingPointError, np.linalg.LinAlgError):
-                    xmin = np.frombuffer(state[0])
-                    self._install_theta(xmin[len(xmin) - self.ntheta:])
-            _, val, self.beta, self.u, self.pirls_converged = state
-            self._laplace_update()
+            if self.fast or len(os.initial) != p + nth:
+                if len(os.initial) != nth:
+                    os.initial, os.lowerbd = theta0, self.theta_lowerbd
+                    self._scale_optimizer_settings(os)
+            if self.fast:
+                xmin, val = self._search(lambda th: self.objective_at(th, nagq=nagq), os, None, **kw)
+            elif len(os.initial) == p + nth:  # the caller's [β; θ] start: one joint search in raw coordinates
+                xmin, val = self._search(lambda x: self.objective_at(x[p:], x[:p], nagq=nagq), os,
+                                         lambda x: x, **kw)
+            else:
+                xmin, val = self._two_stage(os, nagq, kw)
             os.final = xmin.copy()
-        os.fmin = val if np.isfinite(val) else fmin
+        os.fmin = val
         if not self.pirls_converged:
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
         if isinstance(self.family, Bernoulli):
@@ -386,6 +385,73 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._objective = float(os.fmin)
         self._fitted = True
         return self
+
+    def _two_stage(self, os, nagq, kw):
+        """The fast fit, then the joint search in standard-error units of β (see :meth:`fit`)."""
+        p = self.feterm.rank
+        prefit = OptSummary(initial=os.initial, lowerbd=os.lowerbd)
+        _copy_settings(os, prefit)
+        prefit.initial_step = os.initial_step.copy()
+        theta_f, _ = self._search(lambda th: self.objective_at(th, nagq=1), prefit, None, **kw)
+        beta_f = self.beta.copy()  # _search left the model in the state at theta_f
+        Lxx = self._factor.L[-1][-1][:p, :p]
+        T = solve_triangular(Lxx, np.eye(p), lower=True, trans="T")  # T T' = (L_XX L_XX')^{-1}, the vcov
+        scale = self.theta_scale
+        joint = OptSummary(initial=np.concatenate([np.zeros(p), theta_f]),
+                           lowerbd=np.concatenate([np.full(p, -np.inf), self.theta_lowerbd]))
+        _copy_settings(os, joint)
+        xtol_theta = np.broadcast_to(np.atleast_1d(np.asarray(os.xtol_abs, dtype=float)), theta_f.shape)
+        joint.xtol_abs = np.concatenate([np.full(p, 1e-10), xtol_theta])
+        joint.initial_step = np.concatenate([np.ones(p), 0.1 * np.maximum(np.abs(theta_f), 0.1 * scale)])
+
+        def to_model(x):
+            return np.concatenate([beta_f + T @ x[:p], x[p:]])
+
+        zmin, val = self._search(lambda x: self.objective_at(x[p:], beta_f + T @ x[:p], nagq=nagq), joint,
+                                 to_model, **kw)
+        os.initial = to_model(joint.initial)
+        os.lowerbd = joint.lowerbd
+        os.finitial, os.feval, os.returnvalue = joint.finitial, joint.feval, joint.returnvalue
+        os.initial_step, os.xtol_abs = joint.initial_step, joint.xtol_abs
+        os.fitlog = [(to_model(x), f) for x, f in joint.fitlog]
+        os.fit_time = prefit.fit_time + joint.fit_time
+        os.prefit = prefit
+        return to_model(zmin), val
+
+    def _search(self, objective, optsum, to_model, *, progress, fitlog):
+        """Run the optimiser and leave the model in the PIRLS state of the point it returns.
+
+        ``to_model`` maps the optimiser's point to ``[β; θ]`` (``None``: it is θ alone).
+        Returns the optimiser's point and the objective there.
+        """
+        seen = {}
+        nth = self.ntheta
+
+        def tracked(x):
+            # keep the PIRLS state of the best and the last point, so the fit ends in the state the
+            # optimiser saw (fast fits warm-start β, so a fresh evaluation could differ or fail)
+            val = objective(x)
+            state = (x.tobytes(), val, self.beta.copy(), [uj.copy() for uj in self.u], self.pirls_converged)
+            seen["last"] = state
+            if "best" not in seen or val <= seen["best"][1]:
+                seen["best"] = state
+            return val
+
+        xmin, fmin = optimize(tracked, optsum, progress=progress, fitlog=fitlog, rectify=self._rectify)
+        theta = lambda x: x[len(x) - nth:] if to_model is None else to_model(x)[len(x) - nth:]  # noqa: E731
+        self._install_theta(theta(xmin))
+        state = next((st for st in (seen.get("best"), seen.get("last")) if st and st[0] == xmin.tobytes()),
+                     seen["best"])
+        if state[0] != xmin.tobytes():  # the optimiser moved (rectified): evaluate there if we can
+            try:
+                val = objective(xmin)
+                state = (xmin.tobytes(), val, self.beta.copy(), [uj.copy() for uj in self.u], self.pirls_converged)
+            except (PosDefError, FloatingPointError, np.linalg.LinAlgError):
+                xmin = np.frombuffer(state[0])
+                self._install_theta(theta(xmin))
+        _, val, self.beta, self.u, self.pirls_converged = state
+        self._laplace_update()
+        return xmin, (val if np.isfinite(val) else fmin)
 
     def _rectify(self, x) -> np.ndarray:
         x = np.array(x, dtype=float)
@@ -411,8 +477,12 @@ class GeneralizedLinearMixedModel(MixedModel):
                 self.y, self.beta_glm = old
                 raise
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
-        self.optsum.reset(theta0, self.theta_lowerbd)
-        self._scale_optimizer_settings(self.optsum, tolerances=False)  # reset() clears initial_step only
+        os = self.optsum
+        xtol = np.atleast_1d(np.asarray(os.xtol_abs, dtype=float))
+        if len(xtol) == self.feterm.rank + len(theta0):  # a joint search's [β; θ] tolerances: keep θ's
+            os.xtol_abs = xtol[len(xtol) - len(theta0):].copy()
+        os.reset(theta0, self.theta_lowerbd)
+        self._scale_optimizer_settings(os, tolerances=False)  # reset() clears initial_step only
         self._install_theta(theta0)
         self._fitted = False
         return self.fit(fast=self.fast if fast is None else fast, nagq=self.optsum.nagq if nagq is None else nagq,
@@ -490,3 +560,10 @@ class GeneralizedLinearMixedModel(MixedModel):
 
 
 builtins_type = type
+
+
+def _copy_settings(src: OptSummary, dst: OptSummary) -> None:
+    """The optimiser settings of ``src`` (not its start, steps or results) on ``dst``."""
+    for name in ("optimizer", "backend", "ftol_rel", "ftol_abs", "xtol_rel", "xtol_abs", "maxfeval", "maxtime",
+                 "xtol_zero_abs", "ftol_zero_abs", "nagq"):
+        setattr(dst, name, getattr(src, name))

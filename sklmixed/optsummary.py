@@ -72,6 +72,11 @@ class OptSummary:
         Whether the REML criterion was optimised.
     nagq : int
         Number of adaptive Gauss-Hermite quadrature points (GLMM).
+    fit_time : float
+        Seconds spent in the optimiser.
+    prefit : OptSummary or None
+        The first stage of a two-stage fit (a full GLMM fit starts with the fast fit of θ);
+        the fields above then describe the second stage.
     """
 
     initial: np.ndarray
@@ -96,6 +101,7 @@ class OptSummary:
     reml: bool = False
     nagq: int = 1
     fit_time: float = float("nan")
+    prefit: "OptSummary | None" = None
 
     def __post_init__(self):
         self.initial = np.asarray(self.initial, dtype=float).copy()
@@ -119,6 +125,7 @@ class OptSummary:
         self.returnvalue = "FAILURE"
         self.fitlog = []
         self.initial_step = np.zeros(0)
+        self.prefit = None
 
     def fitlog_table(self):
         """The fit log as a DataFrame with columns ``iter``, ``objective``, ``theta``."""
@@ -153,6 +160,9 @@ class OptSummary:
             ("Final objective value:", _fmt_num(self.fmin)),
             ("Return code:", self.returnvalue),
         ]
+        if self.prefit is not None:
+            rows[:0] = [("Prefit (fast, θ only):", f"{self.prefit.feval} evaluations, objective "
+                         f"{_fmt_num(self.prefit.fmin)}, θ = {_fmt_vec(self.prefit.final)}"), None]
         return "\n".join("" if r is None else f"{r[0]:<26}{r[1]}" for r in rows) + "\n"
 
     def __repr__(self) -> str:

@@ -115,6 +115,59 @@ def test_verbagg_ranef_and_fitted(verbagg_full):
     np.testing.assert_allclose(verbagg_full.predict(type="link"), special.logit(mu), rtol=1e-10)
 
 
+def test_full_fit_starts_from_the_fast_fit(verbagg_fast, verbagg_full):
+    """Two stages, as lme4's glmer: the fast fit of θ, then [β; θ] from its estimates."""
+    os, pre = verbagg_full.optsum, verbagg_full.optsum.prefit
+    assert pre is not None and pre.prefit is None
+    assert pre.feval == verbagg_fast.optsum.feval
+    assert pre.fmin == pytest.approx(verbagg_fast.objective, rel=1e-12)
+    np.testing.assert_allclose(pre.final, verbagg_fast.theta, rtol=1e-12)
+    p = verbagg_full.feterm.rank
+    np.testing.assert_allclose(os.initial[p:], pre.final, rtol=1e-12)
+    np.testing.assert_allclose(os.initial[:p], verbagg_fast.beta, rtol=1e-10)
+    # at the fast estimates, PIRLS over u alone reaches the fast fit's Laplace value
+    assert os.finitial == pytest.approx(pre.fmin, abs=1e-6)
+    assert os.fmin <= os.finitial
+    # the fit log holds [β; θ] in model coordinates; its best point is where the fit ended
+    x, f = min(os.fitlog, key=lambda entry: entry[1])
+    assert f == pytest.approx(os.fmin, abs=1e-9)
+    np.testing.assert_allclose(np.concatenate([verbagg_full.beta, verbagg_full.theta]), x, rtol=1e-9, atol=1e-12)
+    # β is searched in standard errors: a few dozen evaluations, where raw coordinates need hundreds
+    assert os.feval < 120
+    assert os.fit_time >= pre.fit_time > 0
+    assert "Prefit (fast, θ only):" in str(os) and f"{pre.feval} evaluations" in str(os)
+
+
+def test_full_fit_from_a_given_joint_start(binomial_data):
+    """A [β; θ] start set by the caller runs one joint search from there, as MixedModels.jl does."""
+    formula, kw = "prop ~ 1 + x + (1|g)", dict(family="binomial", weights="n")
+    two_stage = GeneralizedLinearMixedModel(formula, binomial_data, **kw).fit(progress=False)
+    m = GeneralizedLinearMixedModel(formula, binomial_data, **kw)
+    p = m.feterm.rank
+    m.optsum.initial = np.concatenate([m.beta_glm, [1.0]])
+    m.optsum.lowerbd = np.concatenate([np.full(p, -np.inf), [0.0]])
+    m.fit(progress=False)
+    assert m.optsum.prefit is None
+    np.testing.assert_allclose(m.optsum.initial, np.concatenate([m.beta_glm, [1.0]]))
+    assert m.objective == pytest.approx(two_stage.objective, abs=1e-5)
+    np.testing.assert_allclose(m.beta, two_stage.beta, rtol=1e-3)
+
+
+def test_refit_after_a_full_fit_keeps_the_theta_tolerances(binomial_data):
+    m = GeneralizedLinearMixedModel("prop ~ 1 + x + (1|g)", binomial_data, family="binomial", weights="n")
+    m.optsum.xtol_abs = np.array([1e-7])
+    m.fit(progress=False)
+    p = m.feterm.rank
+    np.testing.assert_array_equal(m.optsum.xtol_abs, np.concatenate([np.full(p, 1e-10), [1e-7]]))
+    first = m.objective
+    m.refit(progress=False)
+    np.testing.assert_array_equal(m.optsum.xtol_abs, np.concatenate([np.full(p, 1e-10), [1e-7]]))
+    assert m.objective == first
+    m.refit(fast=True, progress=False)
+    np.testing.assert_array_equal(m.optsum.xtol_abs, [1e-7])
+    assert m.optsum.prefit is None
+
+
 # ---------------------------------------------------------------------------- lme4 comparisons
 CASES = {
     "binomial": ("prop ~ 1 + x + (1|g)", dict(family="binomial", weights="n")),

@@ -56,18 +56,8 @@ class _GeneralizedMixedEstimator(_MixedModelEstimator):
                 # the scale of random-slope covariates is handled below, for fast=False too
                 warnings.filterwarnings("ignore", message="random-effects covariate", category=UserWarning)
                 model = GeneralizedLinearMixedModel(formula, frame, family=family, link=link, weights=sw)
-            optsum = model.optsum
-            units = model.theta_scale
-            if not self.fast:
-                # Set up the [β; θ] start as the core would, so that xtol_abs has one
-                # entry per optimised parameter (the core otherwise drops xtol_abs).
-                p = model.feterm.rank
-                optsum.initial = np.concatenate([model.beta_glm, optsum.initial])
-                optsum.lowerbd = np.concatenate([np.full(p, -np.inf), optsum.lowerbd])
-                optsum.final = optsum.initial.copy()
-                model._scale_optimizer_settings(optsum, beta_start=model.beta_glm)
-                units = np.concatenate([np.ones(p), units])
-            self._configure_optsum(optsum, units)
+            # xtol_abs in θ's units; a full fit measures β in standard errors (see the core's fit)
+            self._configure_optsum(model.optsum, model.theta_scale)
             model.fit(fast=bool(self.fast), nagq=int(self.nagq), progress=self.progress)
             self._link = model.link
             self._set_fixed_effects(model.feterm, model.beta)
