@@ -96,7 +96,7 @@ class BlockedSparse:
         Rows and columns of each block.
     """
 
-    __slots__ = ("rows", "cols", "nlev_shape", "Si", "Sj", "data", "colptr", "_csr_struct")
+    __slots__ = ("rows", "cols", "nlev_shape", "Si", "Sj", "data", "colptr", "_csr_struct", "_csr")
 
     def __init__(self, rows, cols, shape, Si, Sj, data=None):
         self.rows = np.asarray(rows, dtype=np.int64)
@@ -106,6 +106,7 @@ class BlockedSparse:
         self.data = np.zeros((len(self.rows), self.Si, self.Sj)) if data is None else data
         self.colptr = np.searchsorted(self.cols, np.arange(shape[1] + 1))
         self._csr_struct = None
+        self._csr = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -125,7 +126,16 @@ class BlockedSparse:
         out.Si, out.Sj, out.colptr = self.Si, self.Sj, self.colptr
         out.data = self.data.copy()
         out._csr_struct = self._csr_struct
+        out._csr = None
         return out
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_csr"}
+
+    def __setstate__(self, state):
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._csr = None
 
     def block_index(self, rows, cols) -> np.ndarray:
         """Positions of the blocks at ``(rows, cols)``; each must be in the pattern."""
@@ -149,8 +159,34 @@ class BlockedSparse:
         return self._csr_struct
 
     def tocsr(self) -> sp.csr_matrix:
+        """A copy in scipy's CSR format."""
         indptr, indices, perm = self._struct()
         return sp.csr_matrix((self.data.reshape(-1)[perm], indices, indptr), shape=self.shape)
+
+    def sparse_view(self) -> sp.spmatrix:
+        """The current values as a scipy sparse matrix, for products; built once, not copied.
+
+        Blocks of one entry sorted by column then row are a CSC matrix as they stand: its
+        values are ``data`` itself. Larger blocks give a CSR matrix whose values are
+        refreshed from ``data`` at every call. Either way no matrix is constructed per
+        call (scipy checks the index arrays of every new matrix), and the result is valid
+        until ``data`` changes or the next call; do not keep it.
+        """
+        if self._csr is None:
+            if self.Si == 1 and self.Sj == 1:
+                flat = self.data.reshape(-1)
+                if not np.shares_memory(flat, self.data):
+                    raise AssertionError("block data must be contiguous")
+                self._csr = sp.csc_matrix((flat, self.rows, self.colptr), shape=self.shape)
+                if not np.shares_memory(self._csr.data, self.data):  # scipy copied: refresh instead
+                    self._csr = None
+                    return sp.csc_matrix((self.data.reshape(-1), self.rows, self.colptr), shape=self.shape)
+                return self._csr
+            indptr, indices, perm = self._struct()
+            self._csr = sp.csr_matrix((self.data.reshape(-1)[perm], indices, indptr), shape=self.shape)
+        elif not (self.Si == 1 and self.Sj == 1):
+            np.take(self.data.reshape(-1), self._struct()[2], out=self._csr.data)
+        return self._csr
 
     def toarray(self) -> np.ndarray:
         return self.tocsr().toarray()

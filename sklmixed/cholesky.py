@@ -55,18 +55,28 @@ def _binary(m: sp.spmatrix) -> sp.csr_matrix:
     return m
 
 
-def _pairs(A: BlockedSparse, B: BlockedSparse, lower: bool):
-    """All pairs (a, b) of blocks of A and B in the same column level."""
-    counts = np.diff(B.colptr)[A.cols]
+def _ragged_arange(starts, counts):
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, without the loop."""
+    counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
-    a_idx = np.repeat(np.arange(A.nnzb), counts)
-    starts = np.repeat(B.colptr[A.cols], counts)
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    b_idx = starts + offsets
+    ends = np.cumsum(counts)
+    return np.arange(total, dtype=np.int64) + np.repeat(np.asarray(starts, dtype=np.int64) - (ends - counts), counts)
+
+
+def _pairs(A: BlockedSparse, B: BlockedSparse, lower: bool):
+    """All pairs (a, b) of blocks of A and B in the same column level.
+
+    With ``lower`` (``A is B``), only the pairs with ``rows[a] >= rows[b]``: as rows are
+    sorted within each column, those are the pairs with ``b <= a`` in the column.
+    """
     if lower:
-        keep = A.rows[a_idx] >= B.rows[b_idx]
-        a_idx, b_idx = a_idx[keep], b_idx[keep]
-    return a_idx, b_idx
+        if A is not B:
+            raise ValueError("lower pairs are those of a block with itself")
+        first = A.colptr[A.cols]
+        counts = np.arange(A.nnzb) - first + 1
+        return np.repeat(np.arange(A.nnzb), counts), _ragged_arange(first, counts)
+    counts = np.diff(B.colptr)[A.cols]
+    return np.repeat(np.arange(A.nnzb), counts), _ragged_arange(B.colptr[A.cols], counts)
 
 
 def _unique_inverse(keys, bound):
@@ -445,22 +455,34 @@ class BlockedCholesky:
             ra, rb = targets % Ablk.nlev_shape[0], targets // Ablk.nlev_shape[0]
             pos = base + (rb[:, None, None] * Sj + t) * Ni + ra[:, None, None] * Si + s
         pos = pos.reshape(-1).astype(_index_dtype(flat.size))
-        # coefficient rows: target element (tinv, s, t); columns: (level, u, v) of M
-        u = np.arange(Sm)
-        row = (tinv[:, None, None, None, None] * (Si * Sj) + (s * Sj + t)[None, :, :, None, None])
-        col = (lev[:, None, None, None, None] * (Sm * Sm) + (u[:, None] * Sm + u[None, :])[None, None, None, :, :])
-        shape5 = (len(a_idx), Si, Sj, Sm, Sm)
-        row = np.broadcast_to(row, shape5).reshape(-1)
-        col = np.broadcast_to(col, shape5).reshape(-1)
         nrow, ncol = len(targets) * Si * Sj, Lmid.nlev * Sm * Sm
-        # each (row, col) occurs once, so COO -> CSR (a counting sort) carries entry numbers along
-        coef = sp.coo_matrix((np.arange(1, len(row) + 1, dtype=float), (row, col)), shape=(nrow, ncol)).tocsr()
-        order = coef.data.astype(np.int64) - 1
         Aun, Bun = A[i][jj], A[j][jj]
+        if Si == Sj == Sm == 1:
+            # one coefficient per pair, and the pairs come sorted by level (the blocks are sorted by
+            # column): the coefficients are a CSC matrix as they stand, rows tinv, columns lev
+            indptr = np.zeros(ncol + 1, dtype=np.int64)
+            np.cumsum(np.bincount(lev, minlength=ncol), out=indptr[1:])
+            index_dtype = _index_dtype(max(len(a_idx), nrow))
+            coef = sp.csc_matrix((np.zeros(len(a_idx)), tinv.astype(index_dtype), indptr.astype(index_dtype)),
+                                 shape=(nrow, ncol))
 
-        def refresh():
-            vals = Aun.data[a_idx][:, :, None, :, None] * Bun.data[b_idx][:, None, :, None, :]
-            coef.data[:] = vals.reshape(-1)[order]
+            def refresh():
+                np.multiply(Aun.data.reshape(-1)[a_idx], Bun.data.reshape(-1)[b_idx], out=coef.data)
+        else:
+            # coefficient rows: target element (tinv, s, t); columns: (level, u, v) of M
+            u = np.arange(Sm)
+            row = (tinv[:, None, None, None, None] * (Si * Sj) + (s * Sj + t)[None, :, :, None, None])
+            col = (lev[:, None, None, None, None] * (Sm * Sm) + (u[:, None] * Sm + u[None, :])[None, None, None, :, :])
+            shape5 = (len(a_idx), Si, Sj, Sm, Sm)
+            row = np.broadcast_to(row, shape5).reshape(-1)
+            col = np.broadcast_to(col, shape5).reshape(-1)
+            # each (row, col) occurs once, so COO -> CSR (a counting sort) carries entry numbers along
+            coef = sp.coo_matrix((np.arange(1, len(row) + 1, dtype=float), (row, col)), shape=(nrow, ncol)).tocsr()
+            order = coef.data.astype(np.int64) - 1
+
+            def refresh():
+                vals = Aun.data[a_idx][:, :, None, :, None] * Bun.data[b_idx][:, None, :, None, :]
+                coef.data[:] = vals.reshape(-1)[order]
         self._coef_refresh.append(refresh)
         lam_i = self.remats[i].lambda_
         lam_j = self.remats[j].lambda_
@@ -470,7 +492,8 @@ class BlockedCholesky:
         if Si == Sj == Sm == 1:
             def op():
                 m = (self._Linv[jj].reshape(-1) * lam_m[0, 0]) ** 2
-                flat[pos] -= (lam_i[0, 0] * lam_j[0, 0]) * (coef @ m)
+                m *= lam_i[0, 0] * lam_j[0, 0]
+                flat[pos] -= coef @ m
             return op
 
         def op():
@@ -596,9 +619,9 @@ class BlockedCholesky:
         if isinstance(T, BlockedSparse):
             raise AssertionError("a sparse block updated by a dense one; the symbolic phase must densify it")
         if b_sparse:
-            return lambda: np.subtract(T, (Bop.tocsr() @ Aop.T).T, out=T)
+            return lambda: np.subtract(T, (Bop.sparse_view() @ Aop.T).T, out=T)
         if a_sparse:
-            return lambda: np.subtract(T, Aop.tocsr() @ Bop.T, out=T)
+            return lambda: np.subtract(T, Aop.sparse_view() @ Bop.T, out=T)
         return lambda: gemm_update(T, Aop, Bop)
 
     def _chol_op(self, j):
@@ -674,7 +697,7 @@ class BlockedCholesky:
             v[i] = self.solve_transposed(i, v[i])
             for jj in range(i):
                 blk = self.L[i][jj]
-                Bt = blk.tocsr().T if isinstance(blk, BlockedSparse) else blk.T
+                Bt = blk.sparse_view().T if isinstance(blk, BlockedSparse) else blk.T
                 v[jj] = v[jj] - Bt @ v[i]
         return [vi.reshape(r.nlev, r.S) for vi, r in zip(v, self.remats)]
 

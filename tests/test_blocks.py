@@ -61,6 +61,44 @@ def test_blocked_sparse_dense_form():
         bs.block_index([1], [0])
 
 
+@pytest.mark.parametrize("Si, Sj", [(1, 1), (2, 3), (1, 2)])
+def test_blocked_sparse_view_follows_the_data(Si, Sj):
+    rng = np.random.default_rng(2)
+    rows, cols = np.array([0, 2, 1, 0, 2]), np.array([0, 0, 1, 2, 2])
+    bs = BlockedSparse(rows, cols, (3, 3), Si, Sj, rng.normal(size=(5, Si, Sj)))
+    view = bs.sparse_view()
+    assert_array_equal(view.toarray(), bs.toarray())
+    if Si == Sj == 1:  # the values are the block data itself
+        assert np.shares_memory(view.data, bs.data)
+    bs.data *= -2.5  # kernels change the data in place
+    again = bs.sparse_view()
+    assert again is view  # no matrix is built per call
+    assert_array_equal(again.toarray(), bs.toarray())
+    x = rng.normal(size=(bs.shape[1], 2))
+    assert_allclose(again @ x, bs.toarray() @ x, rtol=1e-14)
+    clone = bs.copy()
+    clone.data[...] = 1.0
+    assert_array_equal(clone.sparse_view().toarray(), np.where(bs.toarray() != 0, 1.0, 0.0))
+    assert_array_equal(bs.sparse_view().toarray(), bs.toarray())  # the copy's data are its own
+
+
+def test_pairs_of_blocks_in_a_column():
+    from sklmixed.cholesky import _pairs, _ragged_arange
+
+    assert_array_equal(_ragged_arange([5, 0, 2], [2, 0, 3]), [5, 6, 2, 3, 4])
+    A = BlockedSparse([0, 2, 3, 1, 2], [0, 0, 0, 2, 2], (4, 3), 1, 1)
+    B = BlockedSparse([1, 0, 1], [0, 1, 2], (2, 3), 1, 1)
+    a, b = _pairs(A, A, lower=True)
+    expected = [(x, y) for x in range(A.nnzb) for y in range(A.nnzb)
+                if A.cols[x] == A.cols[y] and A.rows[x] >= A.rows[y]]
+    assert list(zip(a, b)) == expected
+    a, b = _pairs(A, B, lower=False)
+    expected = [(x, y) for x in range(A.nnzb) for y in range(B.nnzb) if A.cols[x] == B.cols[y]]
+    assert list(zip(a, b)) == expected
+    with pytest.raises(ValueError):
+        _pairs(A, B, lower=True)
+
+
 @pytest.mark.parametrize(
     "blk, kind",
     [
