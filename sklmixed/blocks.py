@@ -29,7 +29,15 @@ __all__ = [
 
 
 class PosDefError(np.linalg.LinAlgError):
-    """A diagonal block of ``L`` is not positive definite."""
+    """A diagonal block of ``L`` is not positive definite.
+
+    ``minor`` is the order of the first leading minor of a dense block found not positive
+    definite (LAPACK's ``info``; the columns before it are factored), else None.
+    """
+
+    def __init__(self, message="", minor=None):
+        super().__init__(message)
+        self.minor = minor
 
 
 class UniformBlockDiagonal:
@@ -247,7 +255,7 @@ def cholesky_inplace(block) -> None:
         return
     out, info = lapack.dpotrf(block, lower=1, clean=0, overwrite_a=1)
     if info != 0:
-        raise PosDefError(f"dense block is not positive definite (leading minor {info})")
+        raise PosDefError(f"dense block is not positive definite (leading minor {info})", minor=int(info))
     if not np.all(np.isfinite(np.diagonal(out))):
         raise PosDefError("dense block has non-finite entries")
     if out is not block:  # only when the block was not Fortran-contiguous

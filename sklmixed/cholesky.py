@@ -23,6 +23,7 @@ from scipy.linalg import solve_triangular
 
 from .blocks import (
     BlockedSparse,
+    PosDefError,
     UniformBlockDiagonal,
     block_kind,
     cholesky_inplace,
@@ -39,6 +40,10 @@ __all__ = ["BlockedCholesky"]
 SPARSE_DENSITY = 0.10
 #: largest number of block pairs a sparse rank update may scatter; beyond it BLAS on a dense copy wins
 MAX_PAIRS = 20_000_000
+#: a factor of at most this order (random effects, fixed effects and response together) is one
+#: dense array: two small matrix products and one LAPACK call cost less than the several calls
+#: of a blocked program, and the symbolic analysis is not needed
+DENSE_ORDER = 64
 
 
 def _pattern(rows, cols, shape) -> sp.csr_matrix:
@@ -163,7 +168,8 @@ class BlockedCholesky:
             state.pop(key, None)
         if state.get("_big") is not None:  # views would be pickled as copies: rebuild them instead
             t = state["tail"]
-            state["L"] = [[None if j >= t else blk for j, blk in enumerate(row)] for row in self.L]
+            for name in ("L", "A"):
+                state[name] = [[None if j >= t else blk for j, blk in enumerate(row)] for row in state[name]]
         return state
 
     def __setstate__(self, state):
@@ -178,15 +184,21 @@ class BlockedCholesky:
     def _symbolic(self) -> None:
         """Level patterns of every block of L, and the storage each block gets."""
         k, R = self.k, self.remats
+        self._A_kinds = None
+        if sum(self.sizes) <= DENSE_ORDER:
+            self.kind = [["dense"] * (k + 1) for _ in range(k + 1)]
+            self.patterns = None
+            self._build_blocks()
+            return
         P = [[None] * k for _ in range(k)]
         obs_pattern = {}
         diag_dense = [False] * k
         for j in range(k):
-            eye = sp.identity(R[j].nlev, format="csr")
-            D = eye
-            for jj in range(j):
-                D = D + sp.tril(P[j][jj] @ P[j][jj].T)
-            diag_dense[j] = _binary(D).nnz > R[j].nlev
+            if j:  # the first term's diagonal block receives nothing: it stays block diagonal
+                D = sp.identity(R[j].nlev, format="csr")
+                for jj in range(j):
+                    D = D + sp.tril(P[j][jj] @ P[j][jj].T)
+                diag_dense[j] = _binary(D).nnz > R[j].nlev
             for i in range(j + 1, k):
                 obs_pattern[i, j] = _pattern(R[i].refs, R[j].refs, (R[i].nlev, R[j].nlev))
                 Pij = obs_pattern[i, j]
@@ -211,13 +223,23 @@ class BlockedCholesky:
         kind[k][k] = "dense"
         self.kind = kind
         self.patterns = P
-        # what A alone would need, for block_description (A is stored in L's layout)
-        self._A_kind = {}
+        self._A_kinds = self._a_kinds(obs_pattern)
+        self._build_blocks()
+
+    def _a_kinds(self, obs_pattern=None) -> dict:
+        """What each block of ``A`` alone would need, for :meth:`block_description`."""
+        R, k = self.remats, self.k
+        out = {}
         for i in range(k):
-            self._A_kind[i, i] = "Diagonal" if R[i].S == 1 else "BlkDiag"
+            out[i, i] = "Diagonal" if R[i].S == 1 else "BlkDiag"
             for j in range(i):
-                Pa = obs_pattern[i, j]
-                self._A_kind[i, j] = "Sparse" if Pa.nnz <= SPARSE_DENSITY * np.prod(Pa.shape) else "Dense"
+                Pa = obs_pattern[i, j] if obs_pattern else _pattern(R[i].refs, R[j].refs, (R[i].nlev, R[j].nlev))
+                out[i, j] = "Sparse" if Pa.nnz <= SPARSE_DENSITY * np.prod(Pa.shape) else "Dense"
+        return out
+
+    def _build_blocks(self) -> None:
+        """Allocate ``A`` and ``L`` in the storage :attr:`kind` chose (``A`` in ``L``'s layout)."""
+        k, R, kind, P = self.k, self.remats, self.kind, self.patterns
 
         def empty(i, j):
             if kind[i][j] == "ubd":
@@ -228,10 +250,15 @@ class BlockedCholesky:
                 return BlockedSparse(coo.row[order], coo.col[order], P[i][j].shape, R[i].S, R[j].S)
             return _fortran_zeros((self.sizes[i], self.sizes[j]))
 
-        self.A = [[empty(i, j) for j in range(i + 1)] for i in range(k + 1)]
-        self.L = [[blk.copy(order="F") if isinstance(blk, np.ndarray) else blk.copy() for blk in row] for row in self.A]
-        self.tail = self._tail_start()
+        self.tail = t = self._tail_start()
+        # blocks of the dense tail are views of one array each for A and L (made by _tail_views)
+        self.A = [[None if j >= t else empty(i, j) for j in range(i + 1)] for i in range(k + 1)]
+        self.L = [[None if blk is None else blk.copy(order="F") if isinstance(blk, np.ndarray) else blk.copy()
+                   for blk in row] for row in self.A]
+        self._big = self._A_big = None
         self._tail_views()
+        # decided once: a pickled factor must run the same program when loaded
+        self._fused = self._big is not None and self._big.shape[0] <= DENSE_ORDER
         # where each observation lands in each sparse A block
         self._obs_block = {}
         for i in range(k):
@@ -259,24 +286,31 @@ class BlockedCholesky:
         return t
 
     def _tail_views(self) -> None:
-        """Allocate the trailing dense array (when it holds a random-effects block) and view it."""
+        """Allocate the trailing dense arrays of ``A`` and ``L`` (when they hold a random-effects
+        block) and make their blocks views of them; a bare fixed-effects block stays as it is."""
         t, k = self.tail, self.k
         if t == k:
-            self._big = None
+            self._big = self._A_big = None
+            if self.A[k][k] is None:
+                self.A[k][k] = _fortran_zeros((self.sizes[k], self.sizes[k]))
+                self.L[k][k] = _fortran_zeros((self.sizes[k], self.sizes[k]))
             return
         off = np.concatenate([[0], np.cumsum(self.sizes[t:])])
-        if getattr(self, "_big", None) is None:
+        if self._big is None:
             self._big = _fortran_zeros((off[-1], off[-1]))
+            self._A_big = _fortran_zeros((off[-1], off[-1]))
         for i in range(t, k + 1):
             for j in range(t, i + 1):
-                self.L[i][j] = self._big[off[i - t]:off[i - t + 1], off[j - t]:off[j - t + 1]]
+                rows, cols = slice(off[i - t], off[i - t + 1]), slice(off[j - t], off[j - t + 1])
+                self.L[i][j] = self._big[rows, cols]
+                self.A[i][j] = self._A_big[rows, cols]
 
     def _dense_flat(self, T):
         """``(flat, ld, base)``: element ``(r, c)`` of dense block ``T`` is ``flat[base + c * ld + r]``."""
-        big = getattr(self, "_big", None)
-        if big is not None and T.base is big:
-            start = T.__array_interface__["data"][0] - big.__array_interface__["data"][0]
-            return big.reshape(-1, order="F"), big.shape[0], start // big.itemsize
+        for big in (self._big, self._A_big):
+            if big is not None and T.base is big:
+                start = T.__array_interface__["data"][0] - big.__array_interface__["data"][0]
+                return big.reshape(-1, order="F"), big.shape[0], start // big.itemsize
         return T.reshape(-1, order="F"), T.shape[0], 0
 
     @property
@@ -291,6 +325,9 @@ class BlockedCholesky:
 
         Each cell shows the type of the ``A`` block, or ``A/L`` where ``L`` differs.
         """
+        if self._A_kinds is None:  # a small dense factor skipped the symbolic analysis
+            self._A_kinds = self._a_kinds()
+        kinds = self._A_kinds
         names = [r.name for r in self.remats] + ["fixed"]
         width = max(14, *(len(nm) + 2 for nm in names))
         lines = ["rows:" + "".join(f"{nm:^{width}}" for nm in names)]
@@ -298,7 +335,7 @@ class BlockedCholesky:
             cells = []
             for j in range(i + 1):
                 l_ = block_kind(self.L[i][j])
-                a = self._A_kind.get((i, j), l_)
+                a = kinds.get((i, j), l_)
                 short = {"Diagonal": "Diag"}.get(a, a)
                 cells.append(f"{a:^{width}}" if a == l_ else f"{short + '/' + l_:^{width}}")
             lines.append(f"{self.sizes[i]:>4}:" + "".join(cells))
@@ -322,15 +359,24 @@ class BlockedCholesky:
                     pos = self._obs_block[i, j][None, None, :] * (Si * Sj) + s * Sj + t
                     flat = blk.data.reshape(-1)
                 else:
-                    Ni = blk.shape[0]
-                    pos = (R[j].refs[None, None, :] * Sj + t) * Ni + R[i].refs[None, None, :] * Si + s
-                    flat = blk.reshape(-1, order="F")
+                    flat, Ni, base = self._dense_flat(blk)
+                    pos = base + (R[j].refs[None, None, :] * Sj + t) * Ni + R[i].refs[None, None, :] * Si + s
                 # products of intercept-only columns are all ones: skip multiplying by them
                 ones_i = Si == 1 and R[i].lhs_terms[0].intercept_only
                 ones_j = Sj == 1 and R[j].lhs_terms[0].intercept_only
                 zz = None if ones_i and ones_j else (R[i].z[:, None, :] * R[j].z[None, :, :])
                 plan.append((flat, pos.astype(_index_dtype(flat.size)).reshape(-1), zz))
-        return plan
+        # blocks that share one array (the dense tail) get one bincount between them
+        grouped = {}
+        for flat, pos, zz in plan:
+            grouped.setdefault(id(flat.base if flat.base is not None else flat), []).append((flat, pos, zz))
+        out = []
+        for parts in grouped.values():
+            if len(parts) == 1:
+                out.append((parts[0][0], parts[0][1], [parts[0][2]]))
+            else:
+                out.append((parts[0][0], np.concatenate([p for _, p, _ in parts]), [zz for _, _, zz in parts]))
+        return out
 
     def update_A(self, weights=None) -> None:
         """Recompute every block of ``A`` for the current ``Xy`` and case weights."""
@@ -339,12 +385,11 @@ class BlockedCholesky:
         if self._A_plan is None:
             self._A_plan = self._A_scatter_plan()
         n = self.n
-        for flat, pos, zz in self._A_plan:
-            if zz is None:
-                vals = np.broadcast_to(np.ones(n) if w is None else w, (len(pos) // n, n))
-            else:
-                vals = zz if w is None else zz * w
-            flat[...] = np.bincount(pos, weights=np.ravel(vals), minlength=flat.size)
+        ones = np.ones(n) if w is None else w
+        for flat, pos, zzs in self._A_plan:
+            vals = [ones if zz is None else (zz if w is None else zz * w) for zz in zzs]  # None: 1 x 1 terms
+            vals = np.ravel(vals[0]) if len(vals) == 1 else np.concatenate([np.ravel(v) for v in vals])
+            flat[...] = np.bincount(pos, weights=vals, minlength=flat.size)
         wXy = self.Xy if w is None else self.Xy * w[:, None]
         for j in range(k):
             self.A[k][j][...] = (self._Zt[j] @ wXy).T
@@ -369,15 +414,22 @@ class BlockedCholesky:
         k, A, L, R = self.k, self.A, self.L, self.remats
         lam = [r.lambda_ for r in R]
 
-        # step 1: L[i][j] = Λ_i' A[i][j] Λ_j, with I added on random-effects diagonals. A dense
-        # diagonal block of L whose A block is diagonal (fill-in only) gets its diagonal alone,
-        # on a tail zeroed in one pass: a dense copy of a diagonal matrix is the costlier way
-        diagonal_A = {j for j in range(self.tail, k) if self._A_kind.get((j, j)) == "Diagonal"}
+        # step 1: L[i][j] = Λ_i' A[i][j] Λ_j, with I added on random-effects diagonals. A small
+        # dense tail is scaled whole, by two matrix products. In a large one, a dense diagonal
+        # block of L whose A block is diagonal (fill-in only) gets its diagonal alone, on a tail
+        # zeroed in one pass: a dense copy of a diagonal matrix is the costlier way
+        t = self.tail
+        fused = self._fused
+        if fused:
+            ops.append(self._tail_scale_op())
+        diagonal_A = set() if fused else {j for j in range(t, k) if R[j].S == 1}
         if self._big is not None and diagonal_A:
             big = self._big
             ops.append(lambda: big.fill(0.0))
         for j in range(k + 1):
             for i in range(j, k + 1):
+                if fused and j >= t:
+                    continue
                 if i == j and j in diagonal_A:
                     ops.append(self._diagonal_scale_op(A[j][j], L[j][j], lam[j]))
                     continue
@@ -386,7 +438,6 @@ class BlockedCholesky:
         # step 2: left-looking blocked Cholesky; the dense tail (columns >= t) takes only the
         # updates from the columns left of it, then one potrf factors it whole
         self._coef_refresh = []
-        t = self.tail
         for j in range(k + 1):
             left = range(min(j, t))
             for jj in left:
@@ -501,6 +552,49 @@ class BlockedCholesky:
             M = np.matmul(G.transpose(0, 2, 1), G)
             Y = (coef @ M.reshape(-1)).reshape(ntarget, Si, Sj)
             flat[pos] -= np.matmul(np.matmul(lam_i.T, Y), lam_j).reshape(-1)
+        return op
+
+    def _tail_scale_op(self):
+        """``big = Λ_t' A_big Λ_t`` plus I on the random-effects diagonal, for the whole dense tail.
+
+        ``Λ_t`` is block diagonal (each tail term's λ once per level, I for the fixed block):
+        a vector of scale factors when every tail term is scalar, else a dense matrix whose
+        λ entries are refreshed from the terms before the two products.
+        """
+        t, k = self.tail, self.k
+        big, Ab = self._big, self._A_big
+        N = big.shape[0]
+        off = np.concatenate([[0], np.cumsum(self.sizes[t:])])
+        diag = _diagonal_view(big)[: off[k - t]]
+        terms = [(self.remats[i], int(off[i - t])) for i in range(t, k)]
+        if all(r.S == 1 for r, _ in terms):
+            d = np.ones(N)
+            spans = [(slice(o, o + r.nlev), r.lambda_) for r, o in terms]
+
+            def op():
+                for span, lam in spans:
+                    d[span] = lam[0, 0]
+                np.multiply(Ab, d[:, None], out=big)
+                np.multiply(big, d[None, :], out=big)
+                np.add(diag, 1.0, out=diag)
+            return op
+        Lam = _fortran_zeros((N, N))
+        Lam_flat = Lam.reshape(-1, order="F")
+        _diagonal_view(Lam)[off[k - t]:] = 1.0
+        tmp = _fortran_zeros((N, N))
+        fills = []
+        for r, o in terms:
+            S, levels = r.S, np.arange(r.nlev)
+            rows = o + levels[:, None, None] * S + np.arange(S)[None, :, None]
+            cols = o + levels[:, None, None] * S + np.arange(S)[None, None, :]
+            fills.append((cols * N + rows, r.lambda_))  # (level, a, b) <- λ[a, b]
+
+        def op():
+            for pos, lam in fills:
+                Lam_flat[pos] = lam
+            np.matmul(Ab, Lam, out=tmp)
+            np.matmul(Lam.T, tmp, out=big)
+            np.add(diag, 1.0, out=diag)
         return op
 
     @staticmethod
@@ -653,25 +747,47 @@ class BlockedCholesky:
             view[...] = np.einsum("rtl,lut->rul", view, self._Linv[j])
         return op
 
-    def update_L(self) -> None:
+    def update_L(self, fixed: bool = True) -> None:
         """Refactor ``L`` for the λ's currently installed in the terms.
+
+        Parameters
+        ----------
+        fixed : bool, default=True
+            Whether the fixed-effects block must be factored too. With ``fixed=False`` a
+            fixed-effects block that is not positive definite (``X'WX`` singular for the
+            working weights of a GLMM whose β is held fixed, as under separation) leaves
+            :attr:`fixed_singular` set instead of raising: the random-effects part of the
+            factor, all that PIRLS needs then, is complete.
 
         Raises
         ------
         PosDefError
             If a diagonal block is not positive definite.
         """
-        for op in self._program:
+        program = self._program
+        for op in program[:-1]:
             op()
+        try:
+            program[-1]()  # the factorisation of the block that holds the fixed effects
+        except PosDefError as err:
+            random_rows = self._big.shape[0] - self.sizes[self.k] if self._big is not None else 0
+            if fixed or err.minor is None or err.minor <= random_rows:
+                raise
+            self.fixed_singular = True
+            return
+        self.fixed_singular = False
 
     # ------------------------------------------------------------------ results
+    def diagonal(self, j) -> np.ndarray:
+        """The diagonal of ``L[j][j]``, whatever its storage."""
+        blk = self.L[j][j]
+        return blk.diagonal() if isinstance(blk, UniformBlockDiagonal) else np.diagonal(blk)
+
     def logdet(self, reml: bool = False) -> float:
         """``log |L_Z|^2`` (plus ``log |L_X|^2`` when ``reml``)."""
         total = 0.0
         for j in range(self.k):
-            blk = self.L[j][j]
-            d = blk.diagonal() if isinstance(blk, UniformBlockDiagonal) else np.diagonal(blk)
-            total += np.sum(np.log(d))
+            total += np.sum(np.log(self.diagonal(j)))
         if reml:
             total += np.sum(np.log(np.diagonal(self.L[self.k][self.k])[: self.p]))
         return 2.0 * total

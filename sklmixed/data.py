@@ -14,6 +14,9 @@ from .formula import MixedFormula, plain_terms
 __all__ = ["prepare_data", "response_values", "case_weights", "required_columns", "encode_new",
            "plain_design", "LazySpec"]
 
+# pandas >= 3 always copies on write: a shallow copy of a frame is then as independent as a deep one
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or getattr(pd.options.mode, "copy_on_write", False) is True
+
 _RESPONSE_CONTEXT = {"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log10": np.log10, "log2": np.log2}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -160,19 +163,20 @@ def _missing_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return na
 
 
-def _missing_masks(frame: pd.DataFrame) -> dict | None:
+def _missing_masks(frame: pd.DataFrame, columns=None) -> dict | None:
     """``{column: boolean mask}`` of the missing (or, in numeric columns, non-finite) values.
 
     The common dtypes are checked with NumPy on the column's own array; pandas'
     ``isna``/``select_dtypes`` machinery on the whole frame costs far more than the check
     itself for the small frames mixed models are often built from. Other dtypes (extension,
     datetime, complex) keep the pandas route, so that what counts as missing never changes.
-    None when column names repeat (only the frame-wide check can tell such columns apart).
+    ``columns`` (default: all) are checked in the frame's column order. None when column
+    names repeat (only the frame-wide check can tell such columns apart).
     """
     if not frame.columns.is_unique:
         return None
     masks, other = {}, []
-    for c in frame.columns:
+    for c in frame.columns if columns is None else [c for c in frame.columns if c in columns]:
         col = frame[c]
         dtype = col.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "biu":
@@ -220,8 +224,9 @@ def required_columns(formula: MixedFormula) -> frozenset[str]:
 def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise") -> tuple[pd.DataFrame, np.ndarray]:
     """Check that ``data`` holds every column the formula needs, free of missing values.
 
-    Returns a new DataFrame (the caller's is never changed) with only those columns, and
-    a boolean mask of the rows of ``data`` it keeps (all of them unless ``missing="drop"``).
+    Returns a new DataFrame (the caller's is never changed, and changes to it do not reach
+    the caller's) with those columns, perhaps others too, and a boolean mask of the rows
+    of ``data`` it keeps (all of them unless ``missing="drop"``); its index is ``0..n-1``.
     """
     if not isinstance(data, pd.DataFrame):
         if isinstance(data, dict):
@@ -239,22 +244,23 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
     if unknown:
         raise ValueError(f"the formula {formula.text!r} uses column(s) {unknown} not in the data; "
                          f"available: {list(map(str, data.columns))}")
-    if data.columns.is_unique:
-        # take() selects by position: a fraction of the cost of .loc[:, cols].copy(), and
-        # as independent of the caller's frame
-        out = data.take([i for i, c in enumerate(data.columns) if c in wanted], axis=1)
-    else:
-        out = data.loc[:, [c for c in data.columns if c in wanted]].copy()
-    masks = _missing_masks(out)
+    masks = _missing_masks(data, wanted)
     if masks is None:
+        out = data.loc[:, [c for c in data.columns if c in wanted]].copy()
         na = _missing_frame(out)
         bad = na.any(axis=1).to_numpy()
         counts = {c: int(k) for c, k in na.sum().items() if k}
     else:
-        bad = np.zeros(len(out), dtype=bool)
+        bad = np.zeros(len(data), dtype=bool)
         for m in masks.values():
             bad |= m
         counts = {c: int(m.sum()) for c, m in masks.items() if m.any()} if bad.any() else {}
+        if _COPY_ON_WRITE and not bad.any():
+            # nothing to drop: a shallow copy, which copy-on-write keeps independent of the
+            # caller's frame, at a fraction of the cost of selecting the columns
+            out = data.copy(deep=False)
+        else:
+            out = data.take([i for i, c in enumerate(data.columns) if c in wanted], axis=1)
     dropped = int(bad.sum())
     if dropped:
         desc = _describe_counts(counts)

@@ -194,10 +194,12 @@ class GeneralizedLinearMixedModel(MixedModel):
             eta += np.einsum("sn,ns->n", r.z, (uj @ r.lambda_.T)[r.refs])
         return eta
 
-    def _laplace_update(self) -> float:
+    def _laplace_update(self, fixed: bool = True) -> float:
         """Install η and μ for the current β and u, reweight and refactor the working LMM.
 
-        Returns the Laplace deviance ``Σ dev_resid + log|L_Z|² + ‖u‖²``.
+        ``fixed=False`` when β is held fixed: the fixed-effects block of the factor is then
+        not needed (see :meth:`BlockedCholesky.update_L`). Returns the Laplace deviance
+        ``Σ dev_resid + log|L_Z|² + ‖u‖²``.
         """
         self.eta = self._eta(self.beta, self.u)
         z, w, self.mu = working_response_and_weights(self.family, self.link, self.y, self.eta, self.offset, self.prior)
@@ -205,13 +207,13 @@ class GeneralizedLinearMixedModel(MixedModel):
             raise FloatingPointError("non-finite working response or weights in PIRLS")
         self._factor.Xy[:, -1] = z
         self._factor.update_A(w)
-        self._factor.update_L()
+        self._factor.update_L(fixed)
         # the penalised deviance is what a PIRLS step minimises; log|L|² makes it the Laplace value
         self._pdev = (float(np.sum(self.family.dev_resid(self.y, self.mu, self.prior)))
                       + sum(float(np.sum(uj * uj)) for uj in self.u))
         return self._pdev + self._factor.logdet()
 
-    def _trial_update(self) -> tuple[float, float]:
+    def _trial_update(self, fixed: bool = True) -> tuple[float, float]:
         """``(Laplace deviance, penalised deviance)`` at a PIRLS trial point; ``inf`` if it is unusable.
 
         A full step can overshoot so far (β of a (quasi-)separable fixed effect, say) that the
@@ -219,7 +221,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         overflow: such a point is treated as worse than any other, so that PIRLS halves the step.
         """
         try:
-            lap = self._laplace_update()
+            lap = self._laplace_update(fixed)
         except (PosDefError, FloatingPointError):
             return np.inf, np.inf
         return lap, self._pdev
@@ -245,14 +247,14 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.u = [np.zeros_like(uj) for uj in self.u]
         u0 = [uj.copy() for uj in self.u]
         beta0 = self.beta.copy()
-        lap = self._laplace_update()
+        lap = self._laplace_update(vary_beta)
         obj0, lap0 = self._pdev * 1.0001, lap
         self.pirls_converged = False
         for it in range(self.pirls_maxiter):
             if vary_beta:
                 self.beta = self._factor.fixef()
             self.u = self._factor.ranef_u(self.beta)
-            lap, obj = self._trial_update()
+            lap, obj = self._trial_update(vary_beta)
             nhalf = 0
             while not obj <= obj0:
                 nhalf += 1
@@ -265,10 +267,10 @@ class GeneralizedLinearMixedModel(MixedModel):
                 self.u = [(a + b) / 2 for a, b in zip(self.u, u0)]
                 if vary_beta:
                     self.beta = (self.beta + beta0) / 2
-                lap, obj = self._trial_update()
+                lap, obj = self._trial_update(vary_beta)
             if nhalf > self.pirls_maxhalf:
                 self.u, self.beta = u0, beta0
-                lap = self._laplace_update()
+                lap = self._laplace_update(vary_beta)
                 break
             if abs(obj - obj0) <= self.pirls_atol and abs(lap - lap0) <= self.pirls_atol:
                 self.pirls_converged = True
@@ -284,7 +286,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         refs, nlev = r.refs, r.nlev
         uhat = self.u[0][:, 0]
         devc0 = uhat * uhat + np.bincount(refs, self.family.dev_resid(self.y, self.mu, self.prior), minlength=nlev)
-        sd = 1.0 / self._factor.L[0][0].data.reshape(-1)
+        sd = 1.0 / self._factor.diagonal(0)
         fixed = self.feterm.X @ self.beta + self.offset
         zl = r.z[0] * r.lambda_[0, 0]
         mult = np.zeros(nlev)
@@ -450,7 +452,7 @@ class GeneralizedLinearMixedModel(MixedModel):
                 xmin = np.frombuffer(state[0])
                 self._install_theta(theta(xmin))
         _, val, self.beta, self.u, self.pirls_converged = state
-        self._laplace_update()
+        self._laplace_update(fixed=to_model is None)  # β from PIRLS needs the fixed-effects block
         return xmin, (val if np.isfinite(val) else fmin)
 
     def _rectify(self, x) -> np.ndarray:

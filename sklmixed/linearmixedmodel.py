@@ -307,7 +307,8 @@ class LinearMixedModel(MixedModel):
         out = {}
         for j, r in enumerate(self.reterms):
             V = self._factor.condvar_unscaled(j)
-            out[r.name] = s2 * np.matmul(np.matmul(r.lambda_, V), r.lambda_.T)
+            C = s2 * np.matmul(np.matmul(r.lambda_, V), r.lambda_.T)
+            out[r.name] = (C + C.transpose(0, 2, 1)) / 2  # symmetric to the last bit, whatever the rounding
         return out
 
     def fitted(self) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -88,6 +90,11 @@ class MixedModel:
     def _unscaled_vcov(self) -> np.ndarray:
         """``(L_XX L_XX')⁻¹`` from the fixed-effects block of the factor."""
         p = self.feterm.rank
+        if getattr(self._factor, "fixed_singular", False):
+            warnings.warn("the fixed-effects block of the working model is singular at the estimates (the "
+                          "data may be separable): standard errors of the fixed effects are not available",
+                          ConvergenceWarning, stacklevel=3)
+            return np.full((p, p), np.nan)
         Lxx = self._factor.L[-1][-1][:p, :p]
         Linv = solve_triangular(Lxx, np.eye(p), lower=True)
         return Linv.T @ Linv

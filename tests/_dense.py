@@ -6,6 +6,8 @@ uses plain numpy/scipy dense linear algebra, so it is only for small designs.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -13,6 +15,23 @@ import scipy.special
 from scipy import stats
 
 from sklmixed.blocks import BlockedSparse, UniformBlockDiagonal
+
+
+@contextlib.contextmanager
+def factor_storage(mode):
+    """Build models inside as ``mode`` says: ``"blocked"`` gives every factor the blocked program
+    whatever its size (small test designs would otherwise be one dense array), ``"auto"`` the
+    default choice."""
+    from sklmixed import cholesky
+
+    if mode not in ("blocked", "auto"):
+        raise ValueError(mode)
+    saved = cholesky.DENSE_ORDER
+    cholesky.DENSE_ORDER = 0 if mode == "blocked" else saved
+    try:
+        yield
+    finally:
+        cholesky.DENSE_ORDER = saved
 
 
 def model_Z_Lambda(m):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+import _dense
 from sklmixed import LinearMixedModel
 from sklmixed import blocks
 from sklmixed.blocks import (
@@ -242,8 +243,14 @@ def _kinds(m):
     return [[block_kind(f.L[i][j]) for j in range(i + 1)] for i in range(f.k + 1)]
 
 
+def _blocked(formula, data):
+    """The model with the blocked program MixedModels.jl runs (small ones are one dense array by default)."""
+    with _dense.factor_storage("blocked"):
+        return LinearMixedModel(formula, data)
+
+
 def test_block_description_sleepstudy(sleepstudy):
-    m = LinearMixedModel("reaction ~ 1 + days + (1 + days|subj)", sleepstudy)
+    m = _blocked("reaction ~ 1 + days + (1 + days|subj)", sleepstudy)
     names, rows = parse_block_description(m.block_description())
     assert names == ["subj", "fixed"]
     assert rows == [(36, ["BlkDiag"]), (3, ["Dense", "Dense"])]
@@ -251,13 +258,13 @@ def test_block_description_sleepstudy(sleepstudy):
 
 
 def test_block_description_sleepstudy_scalar(sleepstudy):
-    m = LinearMixedModel("reaction ~ 1 + days + (1|subj)", sleepstudy)
+    m = _blocked("reaction ~ 1 + days + (1|subj)", sleepstudy)
     names, rows = parse_block_description(m.block_description())
     assert rows == [(18, ["Diagonal"]), (3, ["Dense", "Dense"])]
 
 
 def test_block_description_penicillin(penicillin):
-    m = LinearMixedModel("diameter ~ 1 + (1|sample) + (1|plate)", penicillin)
+    m = _blocked("diameter ~ 1 + (1|sample) + (1|plate)", penicillin)
     names, rows = parse_block_description(m.block_description())
     assert names == ["plate", "sample", "fixed"]
     assert [size for size, _ in rows] == [24, 6, 2]
@@ -269,7 +276,7 @@ def test_block_description_penicillin(penicillin):
 
 
 def test_block_description_pastes_nested(pastes):
-    m = LinearMixedModel("strength ~ 1 + (1|batch/cask)", pastes)
+    m = _blocked("strength ~ 1 + (1|batch/cask)", pastes)
     names, rows = parse_block_description(m.block_description())
     assert names == ["batch:cask", "batch", "fixed"]
     assert rows[:2] == [(30, ["Diagonal"]), (10, ["Sparse", "Diagonal"])]
@@ -278,7 +285,7 @@ def test_block_description_pastes_nested(pastes):
 
 
 def test_block_description_insteval(insteval):
-    m = LinearMixedModel("y ~ 1 + service + (1|s) + (1|d) + (1|dept)", insteval)
+    m = _blocked("y ~ 1 + service + (1|s) + (1|d) + (1|dept)", insteval)
     names, rows = parse_block_description(m.block_description())
     assert names == ["s", "d", "dept", "fixed"]
     assert [size for size, _ in rows] == [2972, 1128, 14, 3]
@@ -289,3 +296,9 @@ def test_block_description_insteval(insteval):
     assert kinds[0] == ["Diagonal"]
     assert kinds[1] == ["Sparse", "Dense"]
     assert kinds[2][2] == "Dense" and kinds[3] == ["Dense"] * 4
+
+
+def test_block_description_of_a_small_dense_factor(sleepstudy):
+    m = LinearMixedModel("reaction ~ 1 + days + (1 + days|subj)", sleepstudy)
+    names, rows = parse_block_description(m.block_description())
+    assert rows == [(36, ["BlkDiag/Dense"]), (3, ["Dense", "Dense"])]

@@ -20,18 +20,21 @@ from sklmixed import LinearMixedModel
 
 RTOL = 1e-9
 WEIGHTING = ["unweighted", "weighted"]
+#: the small designs are one dense array by default; "blocked" runs the blocked program on them
+STORAGE = ["blocked", "auto"]
 
 _MODELS = {}
 
 
-def _model(design, weighting, seed=0):
-    key = (design, weighting, seed)
+def _model(design, weighting, seed=0, storage="blocked"):
+    key = (design, weighting, seed, storage)
     if key not in _MODELS:
         data, formula = _designs.make(design, seed)
         w = None
         if weighting == "weighted":
             w = np.random.default_rng(seed + 100).uniform(0.3, 3.0, len(data))
-        _MODELS[key] = LinearMixedModel(formula, data, weights=w)
+        with _dense.factor_storage(storage):
+            _MODELS[key] = LinearMixedModel(formula, data, weights=w)
     return _MODELS[key]
 
 
@@ -93,19 +96,21 @@ def _check_against_dense(m, theta):
     return d
 
 
+@pytest.mark.parametrize("storage", STORAGE)
 @pytest.mark.parametrize("weighting", WEIGHTING)
 @pytest.mark.parametrize("design", list(_designs.DESIGNS))
-def test_factor_matches_dense_cholesky(design, weighting):
-    m = _model(design, weighting)
+def test_factor_matches_dense_cholesky(design, weighting, storage):
+    m = _model(design, weighting, storage=storage)
     rng = np.random.default_rng(sorted(_designs.DESIGNS).index(design))
     for theta in (_designs.random_theta(m, rng), _designs.random_theta(m, rng, zero_some=True), m.optsum.initial):
         _check_against_dense(m, theta)
 
 
+@pytest.mark.parametrize("storage", STORAGE)
 @pytest.mark.parametrize("weighting", WEIGHTING)
 @pytest.mark.parametrize("design", list(_designs.DESIGNS))
-def test_A_matches_dense_crossproduct(design, weighting):
-    m = _model(design, weighting)
+def test_A_matches_dense_crossproduct(design, weighting, storage):
+    m = _model(design, weighting, storage=storage)
     Z = np.hstack([r.z_matrix().toarray() for r in m.reterms])
     B = np.column_stack([Z, m.feterm.X, m.y])
     w = np.ones(m.nobs) if m.weights is None else m.weights
@@ -115,8 +120,9 @@ def test_A_matches_dense_crossproduct(design, weighting):
 
 @pytest.mark.parametrize("design", ["crossed_vector", "partially_crossed", "partially_crossed_vector",
                                     "nested3_sparse", "scalar_with_vector_sparse"])
-def test_no_state_carried_between_evaluations(design):
-    m = _model(design, "weighted")
+@pytest.mark.parametrize("storage", STORAGE)
+def test_no_state_carried_between_evaluations(design, storage):
+    m = _model(design, "weighted", storage=storage)
     rng = np.random.default_rng(7)
     th1, th2 = _designs.random_theta(m, rng), _designs.random_theta(m, rng, zero_some=True)
     o1 = m.objective_at(th1)
@@ -127,8 +133,10 @@ def test_no_state_carried_between_evaluations(design):
 
 
 @pytest.mark.parametrize("design", ["partially_crossed", "partially_crossed_vector", "nested3_sparse"])
-def test_new_response_refreshes_factor(design):
-    m = LinearMixedModel(*reversed(_designs.make(design, 3)))
+@pytest.mark.parametrize("storage", STORAGE)
+def test_new_response_refreshes_factor(design, storage):
+    with _dense.factor_storage(storage):
+        m = LinearMixedModel(*reversed(_designs.make(design, 3)))
     rng = np.random.default_rng(12345)  # not the design's seed: y2 must not be collinear with x
     y2 = rng.normal(size=m.nobs) * 5 + 1
     m._factor.set_response(y2, m.weights)
@@ -147,23 +155,28 @@ def test_new_response_refreshes_factor(design):
         ("pastes", "strength ~ 1 + (1|batch/cask)"),
     ],
 )
-def test_bundled_datasets_match_dense(request, dataset, formula):
-    m = LinearMixedModel(formula, request.getfixturevalue(dataset))
+@pytest.mark.parametrize("storage", STORAGE)
+def test_bundled_datasets_match_dense(request, dataset, formula, storage):
+    with _dense.factor_storage(storage):
+        m = LinearMixedModel(formula, request.getfixturevalue(dataset))
     rng = np.random.default_rng(11)
     for _ in range(2):
         _check_against_dense(m, _designs.random_theta(m, rng))
 
 
-def test_dyestuff_cross_products(dyestuff):
+@pytest.mark.parametrize("storage", STORAGE)
+def test_dyestuff_cross_products(dyestuff, storage):
     """Z'Z = 5 I_6 and y'Z = [7525, 7640, 7820, 7490, 8000, 7350] (MixedModels' tests)."""
-    m = LinearMixedModel("yield ~ 1 + (1|batch)", dyestuff)
+    with _dense.factor_storage(storage):
+        m = LinearMixedModel("yield ~ 1 + (1|batch)", dyestuff)
     A = m._factor.A
     assert_array_equal(_dense.block_to_dense(A[0][0]), 5 * np.eye(6))
     assert_array_equal(A[1][0][-1], [7525, 7640, 7820, 7490, 8000, 7350])
 
 
-def test_pickled_factor_evaluates_identically():
-    m = _model("partially_crossed_vector", "weighted")
+@pytest.mark.parametrize("storage", STORAGE)
+def test_pickled_factor_evaluates_identically(storage):
+    m = _model("partially_crossed_vector", "weighted", storage=storage)
     theta = _designs.random_theta(m, np.random.default_rng(5))
     expected = m.objective_at(theta)
     clone = pickle.loads(pickle.dumps(m))
@@ -196,7 +209,8 @@ def test_dense_tail_is_one_array_factored_whole(design):
     for i in range(t, f.k + 1):
         for j in range(t, i + 1):
             assert np.shares_memory(f.L[i][j], f._big), (i, j)
-    assert f._big.shape == (sum(f.sizes[t:]),) * 2
+            assert np.shares_memory(f.A[i][j], f._A_big), (i, j)
+    assert f._big.shape == f._A_big.shape == (sum(f.sizes[t:]),) * 2
     assert f.largest_dense == f._big.shape[0]
 
 
@@ -212,3 +226,26 @@ def test_pickled_dense_tail_keeps_its_views():
     assert not np.shares_memory(f._big, m._factor._big)
     assert clone.objective_at(theta) == expected
     assert_array_equal(_dense.assemble(f.L), _dense.assemble(m._factor.L))
+
+
+@pytest.mark.parametrize("design", list(_designs.DESIGNS))
+def test_small_factor_is_one_dense_array(design):
+    """Of order at most DENSE_ORDER, the factor is one array: one scaling op, one potrf."""
+    from sklmixed import cholesky
+
+    m = _model(design, "weighted", storage="auto")
+    f = m._factor
+    if sum(f.sizes) > cholesky.DENSE_ORDER:
+        assert f.tail > 0 or not f._fused
+        return
+    assert f.tail == 0 and f._fused and f.patterns is None
+    assert all(kind == "dense" for row in f.kind for kind in row)
+    assert len(f._program) == 2
+    for i in range(f.k + 1):
+        for j in range(i + 1):
+            assert np.shares_memory(f.L[i][j], f._big) and np.shares_memory(f.A[i][j], f._A_big)
+    # the block description still tells what A holds, and that L is dense
+    blocked = _model(design, "weighted", storage="blocked")._factor
+    text = f.block_description()
+    assert f._A_kinds == blocked._A_kinds
+    assert "Dense" in text and "Sparse" not in text.replace("Sparse/Dense", "")

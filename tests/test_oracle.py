@@ -110,6 +110,7 @@ def problems(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     weighted = draw(st.booleans())
     reml = draw(st.booleans())
+    storage = draw(st.sampled_from(["blocked", "auto"]))  # small designs: one dense array unless blocked
     rng = np.random.default_rng(seed)
     data = _make_data(structure, rng)
     weights = rng.uniform(0.2, 5.0, len(data)) if weighted else None
@@ -123,7 +124,8 @@ def problems(draw):
         theta = [draw(st.floats(0.0, 3.0)) if d else draw(st.floats(-2.0, 2.0)) for d in diag]
         terms.append(dict(name=":".join(factors), Z=Z, levels=list(levels), nlev=len(levels), S=S,
                           correlated=correlated, theta=theta))
-    return dict(structure=structure, fixed=fixed, data=data, weights=weights, reml=reml, terms=terms, seed=seed)
+    return dict(structure=structure, fixed=fixed, data=data, weights=weights, reml=reml, terms=terms, seed=seed,
+                storage=storage)
 
 
 def _dense_objective(problem):
@@ -149,9 +151,10 @@ def _dense_objective(problem):
 @given(problems())
 def test_objective_equals_dense_marginal_likelihood(problem):
     note(f"structure={problem['structure']} fixed={problem['fixed']} reml={problem['reml']} "
-         f"weighted={problem['weights'] is not None} seed={problem['seed']}")
+         f"weighted={problem['weights'] is not None} seed={problem['seed']} storage={problem['storage']}")
     formula = _formula(problem["structure"], problem["fixed"])
-    m = LinearMixedModel(formula, problem["data"], weights=problem["weights"])
+    with _dense.factor_storage(problem["storage"]):
+        m = LinearMixedModel(formula, problem["data"], weights=problem["weights"])
 
     # terms in decreasing order of S * nlev, ties in formula order
     expected_order = sorted(problem["terms"], key=lambda t: -t["S"] * t["nlev"])
@@ -247,8 +250,10 @@ def test_predictions_equal_dense_computation(problem, seed):
     are the GLS estimate and ``E(u | y)`` at the fitted θ.
     """
     note(f"structure={problem['structure']} fixed={problem['fixed']} reml={problem['reml']} "
-         f"weighted={problem['weights'] is not None} seed={problem['seed']}")
-    m = LinearMixedModel(_formula(problem["structure"], problem["fixed"]), problem["data"], weights=problem["weights"])
+         f"weighted={problem['weights'] is not None} seed={problem['seed']} storage={problem['storage']}")
+    with _dense.factor_storage(problem["storage"]):
+        m = LinearMixedModel(_formula(problem["structure"], problem["fixed"]), problem["data"],
+                             weights=problem["weights"])
     assume(all(r.nranef < m.nobs for r in m.reterms))  # otherwise not identifiable: fit() refuses
     assume(np.ptp(problem["data"]["y"]) > 0)
     with warnings.catch_warnings():

@@ -136,19 +136,20 @@ def problems(draw, structures=tuple(sorted(STRUCTURES)), links=tuple(sorted(LINK
         terms.append(dict(name=":".join(factors), factors=factors, cols=cols, Z=Z, labels=labels, nlev=len(labels),
                           S=S, correlated=correlated, theta=theta))
     others = [draw(st.floats(-0.4, 0.4)) for _ in FIXED[fixed][1:]]
+    storage = draw(st.sampled_from(["blocked", "auto"]))  # small designs: one dense array unless blocked
     return dict(structure=structure, family=family, link=link, fixed=fixed, data=data, weights=weights,
-                offset=offset, terms=terms, beta=np.array([beta0, *others]), seed=seed)
+                offset=offset, terms=terms, beta=np.array([beta0, *others]), seed=seed, storage=storage)
 
 
 def _describe(problem):
     note(f"structure={problem['structure']} family={problem['family']} link={problem['link']} "
          f"fixed={problem['fixed']} weighted={problem['weights'] is not None} "
-         f"offset={problem['offset'] is not None} seed={problem['seed']}")
+         f"offset={problem['offset'] is not None} seed={problem['seed']} storage={problem['storage']}")
 
 
 def _model(problem, data=None, formula=None, **kw):
     data = problem["data"] if data is None else data
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _dense.factor_storage(problem["storage"]):
         warnings.simplefilter("ignore")  # GLM starting values on tiny data may not converge
         try:
             return GeneralizedLinearMixedModel(formula or _formula(problem["structure"], problem["fixed"]), data,
@@ -320,7 +321,7 @@ def test_laplace_deviance_with_beta_in_pirls_equals_dense_joint_mode(problem):
     _check_joint(problem)
 
 
-def _fixed_problem(structure, family, link, fixed, seed, theta, beta):
+def _fixed_problem(structure, family, link, fixed, seed, theta, beta, storage="auto"):
     """The problem ``problems`` would draw with these choices (no weights, no offset)."""
     rng = np.random.default_rng(seed)
     data = _make_data(structure, family, link, rng)
@@ -332,7 +333,7 @@ def _fixed_problem(structure, family, link, fixed, seed, theta, beta):
         terms.append(dict(name=":".join(factors), factors=factors, cols=cols, Z=Z, labels=labels, nlev=len(labels),
                           S=S, correlated=correlated, theta=[next(values) for _ in range(k)]))
     return dict(structure=structure, family=family, link=link, fixed=fixed, data=data, weights=weights,
-                offset=None, terms=terms, beta=np.asarray(beta, dtype=float), seed=seed)
+                offset=None, terms=terms, beta=np.asarray(beta, dtype=float), seed=seed, storage=storage)
 
 
 @pytest.mark.parametrize("args", [
@@ -340,9 +341,10 @@ def _fixed_problem(structure, family, link, fixed, seed, theta, beta):
     ("vector", "poisson", "log", "1 + x", 2, [0.6, 0.2, 0.3], [0.5, 0.2]),
     ("crossed", "binomial", "logit", "1", 5, [0.7, 0.4], [-0.3]),
 ])
-def test_laplace_deviance_equals_dense_computation_examples(args):
-    _check_laplace(_fixed_problem(*args), note=print, strict=True)
-    _check_joint(_fixed_problem(*args), note=print, strict=True)
+@pytest.mark.parametrize("storage", ["blocked", "auto"])
+def test_laplace_deviance_equals_dense_computation_examples(args, storage):
+    _check_laplace(_fixed_problem(*args, storage=storage), note=print, strict=True)
+    _check_joint(_fixed_problem(*args, storage=storage), note=print, strict=True)
 
 
 @pytest.mark.parametrize("args", [
@@ -354,8 +356,9 @@ def test_laplace_deviance_equals_dense_computation_examples(args):
     ("crossed", "binomial", "logit", "1", 12, [1.0, 0.0], [-0.3]),  # canonical link, "converged"
     ("crossed", "bernoulli", "logit", "1", 7, [0.0, 1.0], [0.2]),
 ])
-def test_laplace_deviance_pirls_stopping_short_regression(args):
-    _check_laplace(_fixed_problem(*args), note=print, strict=True)
+@pytest.mark.parametrize("storage", ["blocked", "auto"])
+def test_laplace_deviance_pirls_stopping_short_regression(args, storage):
+    _check_laplace(_fixed_problem(*args, storage=storage), note=print, strict=True)
 
 
 @pytest.mark.parametrize("args", [
@@ -364,8 +367,9 @@ def test_laplace_deviance_pirls_stopping_short_regression(args):
     ("crossed_vector", "bernoulli", "log", "1 + x", 0, [0.0] * 4, [0.0, 0.0]),
     ("vector", "poisson", "identity", "1", 0, [0.0] * 3, [0.0]),
 ])
-def test_fitted_deviance_pirls_stopping_short_regression(args):
-    problem = _fixed_problem(*args)
+@pytest.mark.parametrize("storage", ["blocked", "auto"])
+def test_fitted_deviance_pirls_stopping_short_regression(args, storage):
+    problem = _fixed_problem(*args, storage=storage)
     m = _model(problem)
     m.optsum.maxfeval = 300
     with warnings.catch_warnings():
@@ -375,11 +379,13 @@ def test_fitted_deviance_pirls_stopping_short_regression(args):
     assert m.objective == pytest.approx(expected, rel=1e-8)
 
 
-def test_fit_final_evaluation_regression():
+@pytest.mark.parametrize("storage", ["blocked", "auto"])
+def test_fit_final_evaluation_regression(storage):
     """fit used to evaluate the optimum once more, unprotected; with fast=True PIRLS starts from the
     β of the last evaluation, so that could fail where the optimiser's evaluation had not, and a
     PosDefError reached the user."""
-    problem = _fixed_problem("crossed", "bernoulli", "log", "1 + x + w2", 5490, [0.0, 0.0], [0.0, 0.0, 0.0])
+    problem = _fixed_problem("crossed", "bernoulli", "log", "1 + x + w2", 5490, [0.0, 0.0], [0.0, 0.0, 0.0],
+                             storage=storage)
     m = _model(problem)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
