@@ -249,3 +249,25 @@ def test_small_factor_is_one_dense_array(design):
     text = f.block_description()
     assert f._A_kinds == blocked._A_kinds
     assert "Dense" in text and "Sparse" not in text.replace("Sparse/Dense", "")
+
+
+@pytest.mark.parametrize("storage", STORAGE)
+@pytest.mark.parametrize("design", ["scalar", "crossed2", "vector2"])
+def test_singular_fixed_block_is_tolerated_only_when_asked(design, storage):
+    """PIRLS with β held fixed needs the random-effects part alone (``fixed=False``)."""
+    from sklmixed.blocks import PosDefError
+    from sklmixed.cholesky import BlockedCholesky
+
+    m = _model(design, "unweighted", storage=storage)
+    Xy = np.column_stack([m.feterm.X, np.zeros(m.nobs), m.y])  # a zero column (no weight left): X'WX singular
+    with _dense.factor_storage(storage):
+        f = BlockedCholesky(m.reterms, Xy)
+    theta = _designs.random_theta(m, np.random.default_rng(4))
+    m._install_theta(theta)
+    with pytest.raises(PosDefError):
+        f.update_L()
+    f.update_L(fixed=False)
+    assert f.fixed_singular
+    m._factor.update_L()
+    assert not m._factor.fixed_singular
+    assert f.logdet() == pytest.approx(m._factor.logdet(), rel=1e-12)
