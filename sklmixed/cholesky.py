@@ -166,6 +166,7 @@ class BlockedCholesky:
         state = self.__dict__.copy()
         for key in ("_program", "_A_plan", "_coef_refresh"):
             state.pop(key, None)
+        state.pop("_tail_diagonal", None)
         if state.get("_big") is not None:  # views would be pickled as copies: rebuild them instead
             t = state["tail"]
             for name in ("L", "A"):
@@ -265,7 +266,6 @@ class BlockedCholesky:
             for j in range(i):
                 if kind[i][j] == "sparse":
                     self._obs_block[i, j] = self.A[i][j].block_index(R[i].refs, R[j].refs)
-        self._Zt = [r.z_matrix().T.tocsr() for r in R]
         self._Linv = [None] * k
         self._A_plan = None
 
@@ -304,6 +304,7 @@ class BlockedCholesky:
                 rows, cols = slice(off[i - t], off[i - t + 1]), slice(off[j - t], off[j - t + 1])
                 self.L[i][j] = self._big[rows, cols]
                 self.A[i][j] = self._A_big[rows, cols]
+        self._tail_diagonal = _diagonal_view(self._big)[: off[k - t]]  # its random-effects part
 
     def _dense_flat(self, T):
         """``(flat, ld, base)``: element ``(r, c)`` of dense block ``T`` is ``flat[base + c * ld + r]``."""
@@ -390,20 +391,28 @@ class BlockedCholesky:
             vals = [ones if zz is None else (zz if w is None else zz * w) for zz in zzs]  # None: 1 x 1 terms
             vals = np.ravel(vals[0]) if len(vals) == 1 else np.concatenate([np.ravel(v) for v in vals])
             flat[...] = np.bincount(pos, weights=vals, minlength=flat.size)
-        wXy = self.Xy if w is None else self.Xy * w[:, None]
-        for j in range(k):
-            self.A[k][j][...] = (self._Zt[j] @ wXy).T
-        self.A[k][k][...] = self.Xy.T @ wXy
-        for refresh in self._coef_refresh:
-            refresh()
+        self._fixed_rows(w)
 
     def set_response(self, y, weights=None) -> None:
         """Install a new response (the last column of ``Xy``) and refresh its row of ``A``."""
         self.Xy[:, -1] = y
-        wXy = self.Xy if weights is None else self.Xy * np.asarray(weights, dtype=float)[:, None]
-        for j in range(self.k):
-            self.A[self.k][j][...] = (self._Zt[j] @ wXy).T
-        self.A[self.k][self.k][...] = self.Xy.T @ wXy
+        self._fixed_rows(None if weights is None else np.asarray(weights, dtype=float))
+
+    def _fixed_rows(self, w) -> None:
+        """The ``[X y]`` rows of ``A``: ``[X y]' W Z_j`` for every term, and ``[X y]' W [X y]``."""
+        k, n = self.k, self.n
+        wXy = self.Xy if w is None else self.Xy * w[:, None]
+        p1 = wXy.shape[1]
+        for j, r in enumerate(self.remats):
+            # entry (c, level S + s) sums z_s w Xy_c over the rows of that level: one bincount
+            m = r.nranef
+            cols = r.refs[None, :] * r.S + np.arange(r.S)[:, None]  # (S, n)
+            vals = wXy.T[:, None, :] if r.lhs_terms[0].intercept_only and r.S == 1 else \
+                wXy.T[:, None, :] * r.z[None, :, :]  # (p1, S, n)
+            pos = cols[None, :, :] + (np.arange(p1) * m)[:, None, None]
+            self.A[k][j][...] = np.bincount(pos.reshape(-1), weights=np.ascontiguousarray(vals).reshape(-1),
+                                            minlength=p1 * m).reshape(p1, m)
+        self.A[k][k][...] = self.Xy.T @ wXy
         for refresh in self._coef_refresh:
             refresh()
 
@@ -786,8 +795,11 @@ class BlockedCholesky:
     def logdet(self, reml: bool = False) -> float:
         """``log |L_Z|^2`` (plus ``log |L_X|^2`` when ``reml``)."""
         total = 0.0
-        for j in range(self.k):
-            total += np.sum(np.log(self.diagonal(j)))
+        t = self.tail
+        for j in range(min(t, self.k)):
+            total += np.log(self.diagonal(j)).sum()
+        if self._big is not None:  # the random-effects diagonal of the tail, in one go
+            total += np.log(self._tail_diagonal).sum()
         if reml:
             total += np.sum(np.log(np.diagonal(self.L[self.k][self.k])[: self.p]))
         return 2.0 * total

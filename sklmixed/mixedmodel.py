@@ -33,12 +33,19 @@ class MixedModel:
 
     def _install_theta(self, theta) -> None:
         theta = np.asarray(theta, dtype=float)
-        if theta.shape != (self.ntheta,):
-            raise ValueError(f"theta must have length {self.ntheta}, got shape {theta.shape}")
-        offset = 0
-        for r in self.reterms:
-            r.theta = theta[offset : offset + r.ntheta]
-            offset += r.ntheta
+        # the terms never change once built: where each one's θ entries go is worked out once
+        slots = self.__dict__.get("_theta_slots")
+        if slots is None:
+            slots, offset = [], 0
+            for r in self.reterms:
+                slots.append((r.lambda_, r.theta_rows, r.theta_cols, slice(offset, offset + r.ntheta)))
+                offset += r.ntheta
+            self._theta_slots = slots
+            self._ntheta = offset
+        if theta.shape != (self._ntheta,):
+            raise ValueError(f"theta must have length {self._ntheta}, got shape {theta.shape}")
+        for lam, rows, cols, span in slots:
+            lam[rows, cols] = theta[span]
 
     @property
     def ntheta(self) -> int:

@@ -224,10 +224,11 @@ def _optimize(objective, optsum, progress, fitlog, snap, rectify):
 
     best = {"x": x0.copy(), "f": finitial}
     bar = _Progress(progress)
+    start_point = x0.tolist()
 
     def f(x, grad):
         xc = np.array(x, dtype=float)  # nlopt reuses its buffer
-        if np.array_equal(xc, x0):
+        if xc.tolist() == start_point:
             val = finitial
         else:
             try:

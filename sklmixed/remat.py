@@ -39,14 +39,15 @@ def _levels_and_codes(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         cat_codes = np.asarray(values.array.codes)
-        categories = values.cat.categories
+        categories = values.array.categories
         used = np.zeros(len(categories), dtype=bool)
         used[cat_codes[cat_codes >= 0]] = True
         # the extra last slot maps the missing-value code -1 to -1
         remap = np.full(len(categories) + 1, -1, dtype=np.int64)
         positions = np.flatnonzero(used)
         remap[positions] = np.arange(len(positions))
-        levels = categories.copy() if len(positions) == len(categories) else categories[positions]
+        # an Index is immutable: all categories used, it can be shared as it is
+        levels = categories if len(positions) == len(categories) else categories[positions]
         return levels, remap[cat_codes]
     raw, uniq = pd.factorize(values)
     uniq = np.asarray(uniq)
@@ -218,6 +219,8 @@ class ReMat:
         # column-major order of the lower triangle, as lme4 and MixedModels
         cols, rows = np.nonzero(self.free.T)
         self.theta_rows, self.theta_cols = rows, cols
+        self._column_scale = None
+        self._nlev = len(grouping.levels)  # a MultiIndex takes microseconds to tell its length
 
     @property
     def name(self) -> str:
@@ -229,7 +232,7 @@ class ReMat:
 
     @property
     def nlev(self) -> int:
-        return len(self.grouping.levels)
+        return self._nlev
 
     @property
     def nranef(self) -> int:
@@ -265,11 +268,14 @@ class ReMat:
         larger than for the same covariate in sensible units; the optimiser's start, first
         steps and tolerances are scaled to match, so that the fit does not depend on units.
         """
-        if self.z.shape[1] == 0:
-            return np.ones(self.S)
-        rms = np.sqrt(np.mean(self.z * self.z, axis=1))
-        odd = (rms > 0) & np.isfinite(rms) & ((rms < 1e-2) | (rms > 1e2))
-        return np.where(odd, 1.0 / np.where(odd, rms, 1.0), 1.0)
+        if getattr(self, "_column_scale", None) is None:  # z never changes
+            if self.z.shape[1] == 0 or (self.S == 1 and self.lhs_terms[0].intercept_only):
+                self._column_scale = np.ones(self.S)
+            else:
+                rms = np.sqrt(np.mean(self.z * self.z, axis=1))
+                odd = (rms > 0) & np.isfinite(rms) & ((rms < 1e-2) | (rms > 1e2))
+                self._column_scale = np.where(odd, 1.0 / np.where(odd, rms, 1.0), 1.0)
+        return self._column_scale.copy()
 
     @property
     def theta_scale(self) -> np.ndarray:
