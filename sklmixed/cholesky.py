@@ -96,6 +96,9 @@ def _unique_inverse(keys, bound):
 
 
 def _index_dtype(size: int):
+    """The index type of scipy sparse structures: int32 while it suffices (half the memory
+    traffic of a matrix-vector product). NumPy's fancy indexing and ``bincount`` want
+    ``np.intp`` instead: any other index type is converted, at a cost, on every call."""
     return np.int32 if size < 2**31 - 1 else np.int64
 
 
@@ -164,7 +167,7 @@ class BlockedCholesky:
     # the compiled program is closures over the buffers: rebuild it instead of pickling it
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_program", "_A_plan", "_coef_refresh"):
+        for key in ("_program", "_A_plan", "_coef_refresh", "_fixed_plan"):
             state.pop(key, None)
         state.pop("_tail_diagonal", None)
         if state.get("_big") is not None:  # views would be pickled as copies: rebuild them instead
@@ -366,7 +369,7 @@ class BlockedCholesky:
                 ones_i = Si == 1 and R[i].lhs_terms[0].intercept_only
                 ones_j = Sj == 1 and R[j].lhs_terms[0].intercept_only
                 zz = None if ones_i and ones_j else (R[i].z[:, None, :] * R[j].z[None, :, :])
-                plan.append((flat, pos.astype(_index_dtype(flat.size)).reshape(-1), zz))
+                plan.append((flat, pos.astype(np.intp).reshape(-1), zz))
         # blocks that share one array (the dense tail) get one bincount between them
         grouped = {}
         for flat, pos, zz in plan:
@@ -400,18 +403,23 @@ class BlockedCholesky:
 
     def _fixed_rows(self, w) -> None:
         """The ``[X y]`` rows of ``A``: ``[X y]' W Z_j`` for every term, and ``[X y]' W [X y]``."""
-        k, n = self.k, self.n
+        k = self.k
         wXy = self.Xy if w is None else self.Xy * w[:, None]
         p1 = wXy.shape[1]
-        for j, r in enumerate(self.remats):
-            # entry (c, level S + s) sums z_s w Xy_c over the rows of that level: one bincount
-            m = r.nranef
-            cols = r.refs[None, :] * r.S + np.arange(r.S)[:, None]  # (S, n)
-            vals = wXy.T[:, None, :] if r.lhs_terms[0].intercept_only and r.S == 1 else \
-                wXy.T[:, None, :] * r.z[None, :, :]  # (p1, S, n)
-            pos = cols[None, :, :] + (np.arange(p1) * m)[:, None, None]
-            self.A[k][j][...] = np.bincount(pos.reshape(-1), weights=np.ascontiguousarray(vals).reshape(-1),
-                                            minlength=p1 * m).reshape(p1, m)
+        if getattr(self, "_fixed_plan", None) is None:
+            # entry (c, level S + s) of term j sums z_s w Xy_c over the rows of that level: where
+            # each product lands, in the memory order of the products (row, s, c)
+            plan = []
+            for r in self.remats:
+                m = r.nranef
+                pos = (r.refs[:, None, None] * r.S + np.arange(r.S)[None, :, None]
+                       + (np.arange(p1) * m)[None, None, :])
+                ones = r.S == 1 and r.lhs_terms[0].intercept_only
+                plan.append((pos.reshape(-1).astype(np.intp), None if ones else r.z.T[:, :, None], m))
+            self._fixed_plan = plan
+        for j, (pos, zt, m) in enumerate(self._fixed_plan):
+            vals = wXy if zt is None else zt * wXy[:, None, :]
+            self.A[k][j][...] = np.bincount(pos, weights=vals.reshape(-1), minlength=p1 * m).reshape(p1, m)
         self.A[k][k][...] = self.Xy.T @ wXy
         for refresh in self._coef_refresh:
             refresh()
@@ -514,7 +522,7 @@ class BlockedCholesky:
             flat, Ni, base = self._dense_flat(T)
             ra, rb = targets % Ablk.nlev_shape[0], targets // Ablk.nlev_shape[0]
             pos = base + (rb[:, None, None] * Sj + t) * Ni + ra[:, None, None] * Si + s
-        pos = pos.reshape(-1).astype(_index_dtype(flat.size))
+        pos = pos.reshape(-1).astype(np.intp)
         nrow, ncol = len(targets) * Si * Sj, Lmid.nlev * Sm * Sm
         Aun, Bun = A[i][jj], A[j][jj]
         if Si == Sj == Sm == 1:
@@ -682,9 +690,9 @@ class BlockedCholesky:
             s = np.arange(Si)[None, :, None]
             t = np.arange(Si)[None, None, :]
             pos = base + ((B.rows[b_idx][:, None, None] * Si + t) * N + B.rows[a_idx][:, None, None] * Si + s)
-            pos = pos.astype(_index_dtype(flat.size))
+            pos = pos.astype(np.intp)
             if Si == 1 and B.Sj == 1:
-                a_idx, b_idx = a_idx.astype(_index_dtype(B.nnzb)), b_idx.astype(_index_dtype(B.nnzb))
+                a_idx, b_idx = a_idx.astype(np.intp), b_idx.astype(np.intp)
                 b1 = B.data.reshape(-1)
                 return lambda: np.subtract(flat, scatter_add(flat.size, pos, b1[a_idx] * b1[b_idx]), out=flat)
 
@@ -713,7 +721,7 @@ class BlockedCholesky:
             else:
                 flat, Ni, base = self._dense_flat(T)
                 pos = base + (Bop.rows[b_idx][:, None, None] * Sj + t) * Ni + Aop.rows[a_idx][:, None, None] * Si + s
-            pos = pos.astype(_index_dtype(flat.size))
+            pos = pos.astype(np.intp)
 
             def op():
                 prod = np.matmul(Aop.data[a_idx], Bop.data[b_idx].transpose(0, 2, 1))

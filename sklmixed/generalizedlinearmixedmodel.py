@@ -191,7 +191,10 @@ class GeneralizedLinearMixedModel(MixedModel):
     def _eta(self, beta, u) -> np.ndarray:
         eta = self.feterm.X @ beta + self.offset
         for r, uj in zip(self.reterms, u):
-            eta += np.einsum("sn,ns->n", r.z, (uj @ r.lambda_.T)[r.refs])
+            if r.S == 1 and r.lhs_terms[0].intercept_only:  # b = λ u, one value per level
+                eta += (uj[:, 0] * r.lambda_[0, 0])[r.refs]
+            else:
+                eta += np.einsum("sn,ns->n", r.z, (uj @ r.lambda_.T)[r.refs])
         return eta
 
     def _laplace_update(self, fixed: bool = True) -> float:
