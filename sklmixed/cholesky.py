@@ -557,15 +557,16 @@ class BlockedCholesky:
         lam_m = self.remats[jj].lambda_
         ntarget = len(targets)
 
+        Linv = self._Linv  # the list, not self: the program must not make the factor a reference cycle
         if Si == Sj == Sm == 1:
             def op():
-                m = (self._Linv[jj].reshape(-1) * lam_m[0, 0]) ** 2
+                m = (Linv[jj].reshape(-1) * lam_m[0, 0]) ** 2
                 m *= lam_i[0, 0] * lam_j[0, 0]
                 flat[pos] -= coef @ m
             return op
 
         def op():
-            G = np.matmul(self._Linv[jj], lam_m.T)
+            G = np.matmul(Linv[jj], lam_m.T)
             M = np.matmul(G.transpose(0, 2, 1), G)
             Y = (coef @ M.reshape(-1)).reshape(ntarget, Si, Sj)
             flat[pos] -= np.matmul(np.matmul(lam_i.T, Y), lam_j).reshape(-1)
@@ -736,17 +737,17 @@ class BlockedCholesky:
         return lambda: gemm_update(T, Aop, Bop)
 
     def _chol_op(self, j):
-        Ljj = self.L[j][j]
+        Ljj, Linv = self.L[j][j], self._Linv
         if isinstance(Ljj, UniformBlockDiagonal):
             def op():
                 cholesky_inplace(Ljj)
-                self._Linv[j] = triangular_inverse(Ljj)
+                Linv[j] = triangular_inverse(Ljj)
             return op
         return lambda: cholesky_inplace(Ljj)
 
     def _rdiv_op(self, i, j):
         """``L[i][j] <- L[i][j] L[j][j]^{-T}``."""
-        T, Ljj = self.L[i][j], self.L[j][j]
+        T, Ljj, Linv = self.L[i][j], self.L[j][j], self._Linv
         if not isinstance(Ljj, UniformBlockDiagonal):
             return lambda: right_trsm(T, Ljj)
         S = Ljj.S
@@ -754,14 +755,14 @@ class BlockedCholesky:
             cols = T.cols
             if S == 1 and T.Si == 1:
                 d1 = T.data.reshape(-1)
-                return lambda: np.multiply(d1, self._Linv[j].reshape(-1)[cols], out=d1)
-            return lambda: np.matmul(T.data, self._Linv[j][cols].transpose(0, 2, 1), out=T.data)
+                return lambda: np.multiply(d1, Linv[j].reshape(-1)[cols], out=d1)
+            return lambda: np.matmul(T.data, Linv[j][cols].transpose(0, 2, 1), out=T.data)
         if S == 1:
-            return lambda: np.multiply(T, self._Linv[j].reshape(1, -1), out=T)
+            return lambda: np.multiply(T, Linv[j].reshape(1, -1), out=T)
 
         def op():
             view = T.reshape((T.shape[0], S, Ljj.nlev), order="F")
-            view[...] = np.einsum("rtl,lut->rul", view, self._Linv[j])
+            view[...] = np.einsum("rtl,lut->rul", view, Linv[j])
         return op
 
     def update_L(self, fixed: bool = True) -> None:

@@ -271,3 +271,23 @@ def test_singular_fixed_block_is_tolerated_only_when_asked(design, storage):
     m._factor.update_L()
     assert not m._factor.fixed_singular
     assert f.logdet() == pytest.approx(m._factor.logdet(), rel=1e-12)
+
+
+@pytest.mark.parametrize("storage", STORAGE)
+@pytest.mark.parametrize("design", ["crossed3", "nested3_sparse", "partially_crossed_vector", "vector3"])
+def test_a_dropped_model_is_freed_at_once(design, storage):
+    """No reference cycles through the compiled program: large factors must not wait for the
+    cyclic garbage collector (their memory would pile up over refits and cross-validation)."""
+    import gc
+    import weakref
+
+    data, formula = _designs.make(design, 1)
+    with _dense.factor_storage(storage):
+        m = LinearMixedModel(formula, data).fit(progress=False)
+    factor, model = weakref.ref(m._factor), weakref.ref(m)
+    gc.disable()
+    try:
+        del m
+        assert model() is None and factor() is None
+    finally:
+        gc.enable()
