@@ -258,7 +258,9 @@ def cholesky_inplace(block) -> None:
     out, info = lapack.dpotrf(block, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         raise PosDefError(f"dense block is not positive definite (leading minor {info})", minor=int(info))
-    if not math.isfinite(out.trace()):  # a NaN or inf anywhere reaches the diagonal sum
+    # OpenBLAS lets NaN and inf through; any reaches the diagonal of its row (an off-diagonal inf
+    # as sqrt(-inf)), so the diagonal sum tells
+    if not math.isfinite(out.trace()):
         raise PosDefError("dense block has non-finite entries")
     if out is not block:  # only when the block was not Fortran-contiguous
         block[...] = out

@@ -51,8 +51,9 @@ def plain_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] |
 
     Returns
     -------
-    tuple of (ndarray of shape (n, p), list of str) or None
-        The matrix and formulaic's column names (``"Intercept"`` for the intercept).
+    tuple of (ndarray of shape (n, p), list of str, LazySpec) or None
+        The matrix, formulaic's column names (``"Intercept"`` for the intercept) and the
+        spec to encode new data with.
     """
     simple = plain_terms(rhs)
     if simple is None:
@@ -71,6 +72,7 @@ def plain_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] |
         if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "iuf":
             return None
         arrays.append(values.to_numpy())
+    dtypes = {name: a.dtype for name, a in zip(names, arrays)}
     X = np.empty((len(data), int(intercept) + len(names)))
     if intercept:
         X[:, 0] = 1.0
@@ -78,7 +80,7 @@ def plain_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] |
         X[:, j] = values
     if not np.isfinite(X).all():
         return None
-    return X, (["Intercept"] if intercept else []) + list(names)
+    return X, (["Intercept"] if intercept else []) + list(names), LazySpec(rhs, dtypes)
 
 
 class LazySpec:
@@ -93,13 +95,15 @@ class LazySpec:
     ----------
     rhs : str
         The right-hand side the matrix was built from.
-    data : DataFrame
-        The data it was built from (only its column dtypes are kept).
+    dtypes : dict or DataFrame
+        The dtype of each column ``rhs`` names (or the data it was built from).
     """
 
-    def __init__(self, rhs: str, data: pd.DataFrame):
+    def __init__(self, rhs: str, dtypes):
         self.rhs = rhs
-        self.dtypes = {name: data[name].dtype for name in plain_terms(rhs)[1]}
+        if isinstance(dtypes, pd.DataFrame):
+            dtypes = {name: dtypes[name].dtype for name in plain_terms(rhs)[1]}
+        self.dtypes = dict(dtypes)
         self._spec = None
 
     def get(self):

@@ -84,8 +84,7 @@ class FeTerm:
         self.context = context
         plain = None if context else plain_design(rhs, data)
         if plain is not None:
-            Xfull, names = plain
-            self._spec = LazySpec(rhs, data)
+            Xfull, names, self._spec = plain
         else:
             import formulaic
 

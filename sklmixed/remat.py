@@ -150,8 +150,7 @@ class _LhsColumns:
             return
         plain = plain_design(lhs, data)
         if plain is not None:
-            X, names = plain
-            self._spec = LazySpec(lhs, data)
+            X, names, self._spec = plain
         else:
             import formulaic
 

@@ -209,6 +209,18 @@ def test_posdef_error_dense(M):
         cholesky_inplace(np.asfortranarray(M))
 
 
+@pytest.mark.parametrize("where", [(0, 0), (1, 1), (2, 2), (1, 0), (3, 0), (3, 2), (2, 1)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_posdef_error_on_non_finite_dense_entry(where, bad):
+    """A non-finite entry anywhere in the lower triangle of a dense block is an error."""
+    rng = np.random.default_rng(3)
+    G = rng.normal(size=(4, 6))
+    blk = np.asfortranarray(G @ G.T + np.eye(4))
+    blk[where] = bad
+    with pytest.raises(PosDefError):
+        cholesky_inplace(blk)
+
+
 @pytest.mark.parametrize("kind", ["ubd1", "ubd2", "ubd3", "dense"])
 def test_posdef_error_on_nan(kind):
     """The docstring promises PosDefError for any block that is not positive definite;

@@ -61,8 +61,9 @@ def test_plain_terms_leaves_everything_else_to_formulaic(rhs):
 # ---------------------------------------------------------------------- plain_design
 @pytest.mark.parametrize("rhs", ["1", "1 + x", "0 + x + k", "x + k + u8 + f32", "0 + f32"])
 def test_plain_design_equals_formulaic(frame, rhs):
-    X, names = plain_design(rhs, frame)
+    X, names, spec = plain_design(rhs, frame)
     mm = formulaic.model_matrix(rhs, frame, na_action="raise")
+    assert isinstance(spec, LazySpec) and spec.rhs == rhs
     assert names == list(mm.columns)
     assert X.dtype == np.float64
     assert_array_equal(X, np.asarray(mm, dtype=float))
@@ -87,7 +88,8 @@ def test_plain_design_declines_repeated_column_names(frame):
 @pytest.mark.parametrize("column", ["x", "k", "u8", "f32"])
 def test_lazy_spec_encodes_new_data_as_formulaic_does(frame, column):
     rhs = f"1 + {column}"
-    lazy = LazySpec(rhs, frame)
+    lazy = plain_design(rhs, frame)[2]
+    assert lazy.dtypes == LazySpec(rhs, frame).dtypes == {column: frame[column].dtype}
     spec = formulaic.model_matrix(rhs, frame, na_action="raise").model_spec
     new = frame.iloc[[4, 0, 7]]
     assert_array_equal(encode_new(lazy.get(), new, "new data"), encode_new(spec, new, "new data"))
