@@ -55,6 +55,9 @@ def main(outdir=DEFAULT_OUTDIR) -> list[Path]:
     text("fm2_coef_table.txt", fm2.coef_table().to_string())
     text("lrt.txt", likelihood_ratio_test(fm3, fm2).to_string(index=False))
     text("fm4_blocks.txt", fm4.block_description())
+    insteval = load_dataset("insteval")
+    text("insteval_blocks.txt",
+         LinearMixedModel("y ~ 1 + service + (1|s) + (1|d) + (1|dept)", insteval).block_description())
 
     # the optimizer
     text("fm2_optsum.txt", fm2.optsum)

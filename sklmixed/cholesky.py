@@ -12,7 +12,11 @@ The block structure is decided once, symbolically, when the factor is built: the
 pattern of every ``L`` block (its fill-in included) is computed from the data, and each
 block gets the cheapest storage that holds it (:mod:`sklmixed.blocks`). Each call of
 :meth:`BlockedCholesky.update_L` then runs a fixed program of vectorised kernels over
-preallocated buffers.
+preallocated buffers. The blocks from the first all-dense block column on (the "tail":
+the fixed effects, and a term whose diagonal block fills in, with everything after it)
+are views of one Fortran array, factored by one LAPACK ``potrf``; a factor of order at
+most :data:`DENSE_ORDER` is all tail, with no symbolic analysis, as a few dense BLAS calls
+then cost less than the many small ones of a blocked program.
 """
 
 from __future__ import annotations
