@@ -148,8 +148,10 @@ class LinearMixedModel(MixedModel):
 
     def objective_at(self, theta, reml=None) -> float:
         """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
+        self._factored_at = None
         self._install_theta(theta)
         self._factor.update_L()
+        self._factored_at = np.array(theta, dtype=float)  # what the factor now holds
         return self._objective_from_L(self.reml if reml is None else reml)
 
     @property
@@ -207,7 +209,12 @@ class LinearMixedModel(MixedModel):
                 self.optsum.initial = self.optsum.initial / scale
                 xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
                                    fitlog=fitlog, rectify=self._rectify)
-            self.objective_at(xmin)
+            # the optimum is most often the point evaluated last: its factor is already in place
+            factored = getattr(self, "_factored_at", None)
+            if factored is None or not np.array_equal(factored, xmin):
+                self.objective_at(xmin)
+            else:
+                self._install_theta(xmin)
         self._fitted = True
         return self
 

@@ -793,3 +793,33 @@ def test_callers_dataframe_is_not_modified(sleepstudy):
     m.refit(m.y + 1.0, progress=False)
     pd.testing.assert_frame_equal(data, before)
     assert list(data.dtypes) == list(before.dtypes)
+
+
+@pytest.mark.parametrize("dataset, formula", [
+    ("sleepstudy", SLEEP_FORMULA),
+    ("penicillin", "diameter ~ 1 + (1|plate) + (1|sample)"),
+    ("dyestuff2", "yield ~ 1 + (1|batch)"),  # snapped to the boundary: the snapped point is the last evaluated
+])
+def test_fit_keeps_the_factor_of_the_last_evaluation_when_it_is_the_optimum(request, dataset, formula):
+    m = LinearMixedModel(formula, request.getfixturevalue(dataset))
+    calls = []
+    evaluate = m.objective_at
+    m.objective_at = lambda theta, reml=None: calls.append(np.array(theta)) or evaluate(theta, reml)
+    m.fit(progress=False, fitlog=True)
+    del m.objective_at
+    assert_array_equal(calls[-1], m.theta)
+    assert len(calls) == len(m.optsum.fitlog)  # every evaluation is logged: no extra one at the end
+    fresh = LinearMixedModel(formula, request.getfixturevalue(dataset))
+    assert fresh.objective_at(m.theta) == m.objective
+    assert_array_equal(fresh.beta, m.beta)
+
+
+def test_fit_refactors_when_the_optimum_was_not_evaluated_last(sleepstudy):
+    m = LinearMixedModel(SLEEP_FORMULA, sleepstudy)
+    m.optsum.maxfeval = 5  # stops early: here the best of the five points is the first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(progress=False, fitlog=True)
+    assert not np.array_equal(m.optsum.fitlog[-1][0], m.theta)
+    fresh = LinearMixedModel(SLEEP_FORMULA, sleepstudy)
+    assert fresh.objective_at(m.theta) == m.objective == m.optsum.fmin
