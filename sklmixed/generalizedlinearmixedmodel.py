@@ -101,6 +101,9 @@ class GeneralizedLinearMixedModel(MixedModel):
     pirls_maxiter = 25
     pirls_maxhalf = 10
     pirls_atol = 1e-7
+    #: where the next PIRLS of a fit starts: the modes of the last converged one (None: u = 0)
+    _u_start = None
+    _warm_start = False  # True while fit() optimises; objective_at() alone always starts from 0
 
     def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
                  contrasts=None, missing="raise"):
@@ -232,10 +235,18 @@ class GeneralizedLinearMixedModel(MixedModel):
     def pirls(self, vary_beta: bool = False) -> float:
         """Conditional modes of u (and, with ``vary_beta``, β) by penalised IRLS.
 
-        Starts from ``u = 0``; each iteration solves the working LMM in full and halves
-        the step while the penalised deviance ``Σ d_i + ‖u‖²`` rises; it stops when both
-        that and the Laplace deviance change by no more than ``pirls_atol``. Returns the
-        Laplace deviance at the modes.
+        Starts from ``u = 0`` or, within a fit, from the modes the last converged PIRLS found
+        (from ``u = 0`` again should that start fail); each iteration solves the working LMM
+        in full and halves the step while the penalised deviance ``Σ d_i + ‖u‖²`` rises; it
+        stops when both that and the Laplace deviance change by no more than ``pirls_atol``.
+        Returns the Laplace deviance at the modes.
+
+        MixedModels.jl and lme4 start every evaluation afresh. For the optimiser's nearby
+        points the previous modes are a far better start: Newton's method then needs about
+        half the iterations, and the modes it reaches differ from a fresh start's by no more
+        than the tolerance (the penalised deviance of the canonical links is convex). A
+        deviance asked for outside a fit (:meth:`objective_at`) starts from 0, so that it
+        depends on its arguments alone.
 
         Steps are judged on the penalised deviance, which they minimise, not on the Laplace
         value with its ``log|L|²`` term (as MixedModels does): that term can favour an early
@@ -247,7 +258,28 @@ class GeneralizedLinearMixedModel(MixedModel):
         PIRLSError
             If the first iteration cannot reduce the deviance in ``pirls_maxhalf`` halvings.
         """
-        self.u = [np.zeros_like(uj) for uj in self.u]
+        start = self._u_start if self._warm_start else None
+        if start is not None:
+            beta = self.beta.copy()
+            try:
+                lap = self._pirls_from([uj.copy() for uj in start], vary_beta)
+                # the mode's penalised deviance is at most that of u = 0 (at the start's β):
+                # a PIRLS stuck far out (saturated μ, vanishing weights) is not taken for one
+                if self.pirls_converged and self._pdev <= self._zero_u_pdev(beta):
+                    return lap
+            except (PIRLSError, PosDefError, FloatingPointError):
+                pass
+            self.beta = beta  # the modes of another θ were a bad start: start afresh
+        return self._pirls_from([np.zeros_like(uj) for uj in self.u], vary_beta)
+
+    def _zero_u_pdev(self, beta) -> float:
+        """The penalised deviance at ``u = 0``: the deviance of the fixed effects alone."""
+        with np.errstate(all="ignore"):
+            mu = self.family.clip_mu(self.link.inverse(self.feterm.X @ beta + self.offset))
+            return float(np.sum(self.family.dev_resid(self.y, mu, self.prior)))
+
+    def _pirls_from(self, u, vary_beta: bool) -> float:
+        self.u = u
         u0 = [uj.copy() for uj in self.u]
         beta0 = self.beta.copy()
         lap = self._laplace_update(vary_beta)
@@ -277,6 +309,7 @@ class GeneralizedLinearMixedModel(MixedModel):
                 break
             if abs(obj - obj0) <= self.pirls_atol and abs(lap - lap0) <= self.pirls_atol:
                 self.pirls_converged = True
+                self._u_start = [uj.copy() for uj in self.u]
                 break
             u0 = [uj.copy() for uj in self.u]
             beta0, obj0, lap0 = self.beta.copy(), obj, lap
@@ -361,6 +394,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         os = self.optsum
         os.nagq = nagq
         os.prefit = None
+        self._u_start = None  # every fit starts PIRLS from u = 0: refits are repeatable
         theta0 = np.concatenate([r.initial_theta for r in self.reterms])
         p, nth = self.feterm.rank, len(theta0)
         self.beta = self.beta_glm.copy()
@@ -370,13 +404,17 @@ class GeneralizedLinearMixedModel(MixedModel):
                 if len(os.initial) != nth:
                     os.initial, os.lowerbd = theta0, self.theta_lowerbd
                     self._scale_optimizer_settings(os)
-            if self.fast:
-                xmin, val = self._search(lambda th: self.objective_at(th, nagq=nagq), os, None, **kw)
-            elif len(os.initial) == p + nth:  # the caller's [β; θ] start: one joint search in raw coordinates
-                xmin, val = self._search(lambda x: self.objective_at(x[p:], x[:p], nagq=nagq), os,
-                                         lambda x: x, **kw)
-            else:
-                xmin, val = self._two_stage(os, nagq, kw)
+            self._warm_start = True
+            try:
+                if self.fast:
+                    xmin, val = self._search(lambda th: self.objective_at(th, nagq=nagq), os, None, **kw)
+                elif len(os.initial) == p + nth:  # the caller's [β; θ] start: one joint search in raw coordinates
+                    xmin, val = self._search(lambda x: self.objective_at(x[p:], x[:p], nagq=nagq), os,
+                                             lambda x: x, **kw)
+                else:
+                    xmin, val = self._two_stage(os, nagq, kw)
+            finally:
+                self._warm_start, self._u_start = False, None
             os.final = xmin.copy()
         os.fmin = val
         if not self.pirls_converged:

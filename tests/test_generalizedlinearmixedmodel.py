@@ -168,6 +168,46 @@ def test_refit_after_a_full_fit_keeps_the_theta_tolerances(binomial_data):
     assert m.optsum.prefit is None
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_pirls_starts_from_the_previous_modes_within_a_fit(verbagg, fast):
+    """Within a fit PIRLS starts from the last modes: fewer iterations, the same deviances."""
+    m = GeneralizedLinearMixedModel(VAFORM, verbagg)
+    updates = []
+    update = m._laplace_update
+    m._laplace_update = lambda fixed=True: updates.append(fixed) or update(fixed)
+    m.fit(fast=fast, progress=False, fitlog=True)
+    del m._laplace_update
+    evaluations = m.optsum.feval + (m.optsum.prefit.feval if m.optsum.prefit else 0)
+    assert len(updates) < 6 * evaluations  # from u = 0 each evaluation takes about 8
+    assert m._u_start is None and not m._warm_start  # nothing carries over to later evaluations
+    # every logged deviance is what PIRLS from u = 0 gives at that point, to its tolerance
+    fresh = GeneralizedLinearMixedModel(VAFORM, verbagg)
+    p = m.feterm.rank
+    for x, f in m.optsum.fitlog[-5:]:
+        cold = fresh.objective_at(x, nagq=1) if fast else fresh.objective_at(x[p:], x[:p])
+        assert f == pytest.approx(cold, abs=1e-6)
+
+
+def test_objective_at_outside_a_fit_depends_on_its_arguments_alone(binomial_data):
+    m = GeneralizedLinearMixedModel("prop ~ 1 + x + (1|g)", binomial_data, family="binomial", weights="n")
+    theta, beta = np.array([0.8]), np.array([-0.4, 0.6])
+    first = m.objective_at(theta, beta)
+    m.objective_at(np.array([0.3]), beta + 0.1)
+    m.fit(progress=False)
+    assert m.objective_at(theta, beta) == first
+
+
+def test_a_failing_warm_start_falls_back_to_u_zero(binomial_data):
+    m = GeneralizedLinearMixedModel("prop ~ 1 + x + (1|g)", binomial_data, family="binomial", weights="n")
+    cold = m.objective_at(np.array([0.9]))
+    m._warm_start, m._u_start = True, [np.full_like(uj, 1e6) for uj in m.u]  # an absurd start
+    try:
+        warm = m.objective_at(np.array([0.9]))
+    finally:
+        m._warm_start, m._u_start = False, None
+    assert warm == pytest.approx(cold, abs=1e-6)
+
+
 # ---------------------------------------------------------------------------- lme4 comparisons
 CASES = {
     "binomial": ("prop ~ 1 + x + (1|g)", dict(family="binomial", weights="n")),
