@@ -432,6 +432,7 @@ class BlockedCholesky:
     def _compile(self):
         """The sequence of kernels that ``update_L`` runs, bound to the block buffers."""
         ops = []
+        self._coef_refresh = []  # what must be recomputed from A whenever it changes
         k, A, L, R = self.k, self.A, self.L, self.remats
         lam = [r.lambda_ for r in R]
 
@@ -458,7 +459,6 @@ class BlockedCholesky:
                                           lam[j] if j < k else None, inflate=(i == j < k)))
         # step 2: left-looking blocked Cholesky; the dense tail (columns >= t) takes only the
         # updates from the columns left of it, then one potrf factors it whole
-        self._coef_refresh = []
         for j in range(k + 1):
             left = range(min(j, t))
             for jj in left:
