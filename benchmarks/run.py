@@ -193,6 +193,10 @@ def markdown(results, peers, notes, rounds):
         cells.append(" / ".join(evals))
         cells.append(str(DESIGN_EVALS.get(row["model"], "—")))
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "MixedModels.jl is not run here (Julia is not installed); its published timings, from other "
+              "machines: insteval 1 about 0.42–0.56 s (107 evaluations, v5 development), insteval 2 about 0.23 s "
+              "(46 evaluations, v5), dyestuff 95 µs, penicillin 393 µs, pastes nested 285 µs (2024, Chairmarks); "
+              "see `algorithms.md` §7.2."]
     lines += ["", "*ratio* is sklmixed's median over the fastest peer's. *rel. Δobjective* is sklmixed's objective "
               "minus the best peer's, relative to it: negative means sklmixed found a better optimum. *evals* lists "
               "objective evaluations, sklmixed first, then the peers in column order (for the full GLMM fits, "
