@@ -808,17 +808,22 @@ class BlockedCholesky:
         blk = self.L[j][j]
         return blk.diagonal() if isinstance(blk, UniformBlockDiagonal) else np.diagonal(blk)
 
+    def logdet_views(self, reml: bool = False) -> list[np.ndarray]:
+        """Views of the diagonals whose logarithms sum to :meth:`logdet` / 2; they follow ``L``."""
+        views = []
+        for j in range(min(self.tail, self.k)):
+            blk = self.L[j][j]
+            views.append(np.diagonal(blk.data, axis1=1, axis2=2) if isinstance(blk, UniformBlockDiagonal)
+                         else np.diagonal(blk))
+        if self._big is not None:  # the random-effects diagonal of the tail, in one go
+            views.append(self._tail_diagonal)
+        if reml:
+            views.append(np.diagonal(self.L[self.k][self.k])[: self.p])
+        return views
+
     def logdet(self, reml: bool = False) -> float:
         """``log |L_Z|^2`` (plus ``log |L_X|^2`` when ``reml``)."""
-        total = 0.0
-        t = self.tail
-        for j in range(min(t, self.k)):
-            total += np.log(self.diagonal(j)).sum()
-        if self._big is not None:  # the random-effects diagonal of the tail, in one go
-            total += np.log(self._tail_diagonal).sum()
-        if reml:
-            total += np.sum(np.log(np.diagonal(self.L[self.k][self.k])[: self.p]))
-        return 2.0 * total
+        return 2.0 * sum(float(np.log(d).sum()) for d in self.logdet_views(reml))
 
     @property
     def pwrss(self) -> float:

@@ -139,12 +139,19 @@ class LinearMixedModel(MixedModel):
     def _dof_denom(self, reml) -> int:
         return self.n - self.feterm.rank if reml else self.n
 
-    def _objective_from_L(self, reml) -> float:
+    def _criterion(self, reml):
+        """``f(logdet, pwrss)``: the objective from the factor's log-determinant and penalised RSS."""
         nu = self._dof_denom(reml)
-        val = self._factor.logdet(reml) + nu * (1.0 + np.log(2.0 * np.pi * self._factor.pwrss / nu))
-        if self.weights is not None:
-            val -= np.sum(np.log(self.weights))
-        return float(val)
+        logw = None if self.weights is None else np.sum(np.log(self.weights))
+        log, two_pi = np.log, 2.0 * np.pi
+
+        def criterion(logdet, pwrss):
+            val = logdet + nu * (1.0 + log(two_pi * pwrss / nu))
+            return float(val if logw is None else val - logw)
+        return criterion
+
+    def _objective_from_L(self, reml) -> float:
+        return float(self._criterion(reml)(self._factor.logdet(reml), self._factor.pwrss))
 
     def objective_at(self, theta, reml=None) -> float:
         """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
@@ -153,6 +160,28 @@ class LinearMixedModel(MixedModel):
         self._factor.update_L()
         self._factored_at = np.array(theta, dtype=float)  # what the factor now holds
         return self._objective_from_L(self.reml if reml is None else reml)
+
+    def _objective_function(self, reml):
+        """:meth:`objective_at` for the optimiser, with what it looks up each time looked up once.
+
+        ``theta`` must be a fresh array (the optimiser copies NLopt's buffer): it is kept.
+        """
+        self._install_theta(self.theta)  # works out where θ goes
+        slots, program, factor = self._theta_slots, self._factor._program, self._factor
+        views, criterion = factor.logdet_views(reml), self._criterion(reml)
+        Lkk, p = factor.L[factor.k][factor.k], factor.p
+        factor.fixed_singular = False
+        log = np.log
+
+        def objective(theta):
+            self._factored_at = None
+            for lam, rows, cols, span in slots:
+                lam[rows, cols] = theta[span]
+            for op in program:
+                op()
+            self._factored_at = theta
+            return criterion(2.0 * sum(float(log(d).sum()) for d in views), float(Lkk[p, p]) ** 2)
+        return objective
 
     @property
     def objective(self) -> float:
@@ -195,10 +224,10 @@ class LinearMixedModel(MixedModel):
         if start is not None:
             self.optsum.initial = self._start_theta(start)
             self.optsum.final = self.optsum.initial.copy()
+        objective = self._objective_function(self.reml)
         with blas_limit(self._factor.largest_dense):
             try:
-                xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                                   fitlog=fitlog, rectify=self._rectify)
+                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify)
             except PosDefError:
                 # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
                 scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
@@ -207,8 +236,7 @@ class LinearMixedModel(MixedModel):
                 warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
                               f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
                 self.optsum.initial = self.optsum.initial / scale
-                xmin, _ = optimize(lambda th: self.objective_at(th), self.optsum, progress=progress,
-                                   fitlog=fitlog, rectify=self._rectify)
+                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify)
             # the optimum is most often the point evaluated last: its factor is already in place
             factored = getattr(self, "_factored_at", None)
             if factored is None or not np.array_equal(factored, xmin):

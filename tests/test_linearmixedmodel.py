@@ -803,10 +803,14 @@ def test_callers_dataframe_is_not_modified(sleepstudy):
 def test_fit_keeps_the_factor_of_the_last_evaluation_when_it_is_the_optimum(request, dataset, formula):
     m = LinearMixedModel(formula, request.getfixturevalue(dataset))
     calls = []
-    evaluate = m.objective_at
-    m.objective_at = lambda theta, reml=None: calls.append(np.array(theta)) or evaluate(theta, reml)
+    make = m._objective_function
+
+    def counted(reml):
+        objective = make(reml)
+        return lambda theta: calls.append(np.array(theta)) or objective(theta)
+    m._objective_function = counted
     m.fit(progress=False, fitlog=True)
-    del m.objective_at
+    del m._objective_function
     assert_array_equal(calls[-1], m.theta)
     assert len(calls) == len(m.optsum.fitlog)  # every evaluation is logged: no extra one at the end
     fresh = LinearMixedModel(formula, request.getfixturevalue(dataset))
