@@ -225,23 +225,27 @@ def _optimize(objective, optsum, progress, fitlog, snap, rectify):
     best = {"x": x0.copy(), "f": finitial}
     bar = _Progress(progress)
     start_point = x0.tolist()
+    log = optsum.fitlog.append if fitlog else None
+    show = bar.update if bar.bar is not None else None
+    failures = (PosDefError, FloatingPointError, np.linalg.LinAlgError)
 
     def f(x, grad):
-        xc = np.array(x, dtype=float)  # nlopt reuses its buffer
+        xc = x.copy()  # nlopt reuses its buffer
         if xc.tolist() == start_point:
             val = finitial
         else:
             try:
                 val = float(objective(xc))
-            except (PosDefError, FloatingPointError, np.linalg.LinAlgError):
+            except failures:
                 val = finitial
             if not math.isfinite(val):
                 val = finitial
         if val < best["f"]:
             best["x"], best["f"] = xc, val
-        if fitlog:
-            optsum.fitlog.append((xc, val))
-        bar.update(val)
+        if log is not None:
+            log((xc, val))
+        if show is not None:
+            show(val)
         return val
 
     opt.set_min_objective(f)
