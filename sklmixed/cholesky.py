@@ -21,9 +21,11 @@ then cost less than the many small ones of a blocked program.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas, solve_triangular
+from scipy.linalg import blas, lapack, solve_triangular
 
 from .blocks import (
     BlockedSparse,
@@ -471,8 +473,7 @@ class BlockedCholesky:
                 if j < t:
                     ops.append(self._rdiv_op(i, j))
         if self._big is not None:
-            big = self._big
-            ops.append(lambda: cholesky_inplace(big))
+            ops.append(self._tail_chol_op())
         return [op for op in ops if op is not None]
 
     def _pure(self, i, jj) -> bool:
@@ -574,6 +575,23 @@ class BlockedCholesky:
             M = np.matmul(G.transpose(0, 2, 1), G)
             Y = (coef @ M.reshape(-1)).reshape(ntarget, Si, Sj)
             flat[pos] -= np.matmul(np.matmul(lam_i.T, Y), lam_j).reshape(-1)
+        return op
+
+    def _tail_chol_op(self):
+        """``potrf`` of the whole dense tail: :func:`cholesky_inplace` for a Fortran array known
+        to be one, its checks on a diagonal view made once."""
+        big = self._big
+        diagonal = _diagonal_view(big)
+        potrf = lapack.dpotrf
+
+        def op():
+            out, info = potrf(big, lower=1, clean=0, overwrite_a=1)
+            if out is not big:  # not for the Fortran array we allocated; never trust that silently
+                big[...] = out
+            if info != 0:
+                raise PosDefError(f"dense block is not positive definite (leading minor {info})", minor=int(info))
+            if not math.isfinite(diagonal.sum()):  # OpenBLAS lets NaN and inf through (see cholesky_inplace)
+                raise PosDefError("dense block has non-finite entries")
         return op
 
     def _tail_scale_op(self):
