@@ -326,7 +326,7 @@ class BlockedCholesky:
     @property
     def largest_dense(self) -> int:
         """Largest dimension of a dense block of ``L`` (what decides whether BLAS starts threads)."""
-        if getattr(self, "_big", None) is not None:
+        if self._big is not None:
             return self._big.shape[0]
         return max((max(blk.shape) for row in self.L for blk in row if isinstance(blk, np.ndarray)), default=0)
 
