@@ -372,9 +372,7 @@ class BlockedCholesky:
                     flat, Ni, base = self._dense_flat(blk)
                     pos = base + (R[j].refs[None, None, :] * Sj + t) * Ni + R[i].refs[None, None, :] * Si + s
                 # products of intercept-only columns are all ones: skip multiplying by them
-                ones_i = Si == 1 and R[i].lhs_terms[0].intercept_only
-                ones_j = Sj == 1 and R[j].lhs_terms[0].intercept_only
-                zz = None if ones_i and ones_j else (R[i].z[:, None, :] * R[j].z[None, :, :])
+                zz = None if R[i].scalar_intercept and R[j].scalar_intercept else (R[i].z[:, None, :] * R[j].z[None, :, :])
                 plan.append((flat, pos.astype(np.intp).reshape(-1), zz))
         # blocks that share one array (the dense tail) get one bincount between them
         grouped = {}
@@ -420,8 +418,7 @@ class BlockedCholesky:
                 m = r.nranef
                 pos = (r.refs[:, None, None] * r.S + np.arange(r.S)[None, :, None]
                        + (np.arange(p1) * m)[None, None, :])
-                ones = r.S == 1 and r.lhs_terms[0].intercept_only
-                plan.append((pos.reshape(-1).astype(np.intp), None if ones else r.z.T[:, :, None], m))
+                plan.append((pos.reshape(-1).astype(np.intp), None if r.scalar_intercept else r.z.T[:, :, None], m))
             self._fixed_plan = plan
         for j, (pos, zt, m) in enumerate(self._fixed_plan):
             vals = wXy if zt is None else zt * wXy[:, None, :]

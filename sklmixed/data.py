@@ -12,7 +12,7 @@ import pandas as pd
 from .formula import MixedFormula, plain_terms
 
 __all__ = ["prepare_data", "response_values", "case_weights", "required_columns", "encode_new",
-           "plain_design", "LazySpec"]
+           "plain_design", "build_matrix", "concrete_spec", "LazySpec"]
 
 # pandas >= 3 always copies on write: a shallow copy of a frame is then as independent as a deep one
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or getattr(pd.options.mode, "copy_on_write", False) is True
@@ -83,6 +83,30 @@ def plain_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] |
     return X, (["Intercept"] if intercept else []) + list(names), LazySpec(rhs, dtypes)
 
 
+def build_matrix(rhs: str, data: pd.DataFrame, what: str, context=None):
+    """``(X, names, spec)`` of a right-hand side: by :func:`plain_design` when it can, else formulaic.
+
+    ``what`` names the formula part in formulaic's errors (``"the fixed-effects matrix for
+    'x + z'"``, say); ``context`` holds formulaic contrasts objects (the fast path is then
+    not taken). ``spec`` may be a :class:`LazySpec`: resolve it with :func:`concrete_spec`.
+    """
+    plain = None if context else plain_design(rhs, data)
+    if plain is not None:
+        return plain
+    import formulaic
+
+    try:
+        mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context or {})
+    except Exception as err:  # formulaic raises many types; say which part of the formula failed
+        raise ValueError(f"cannot build {what}: {err}") from err
+    return np.asarray(mm, dtype=float), mm.columns, mm.model_spec
+
+
+def concrete_spec(spec):
+    """formulaic's ``ModelSpec`` for what :func:`build_matrix` returned (None stays None)."""
+    return spec.get() if isinstance(spec, LazySpec) else spec
+
+
 class LazySpec:
     """A formulaic model spec for a :func:`plain_design` matrix, built only when asked for.
 
@@ -151,11 +175,23 @@ def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
 
 def missing_counts(frame: pd.DataFrame) -> dict:
     """``{column: count}`` of the missing (or, in numeric columns, non-finite) values of ``frame``."""
-    masks = _missing_masks(frame)
+    return _missing(frame)[1]
+
+
+def _missing(frame: pd.DataFrame, columns=None) -> tuple[np.ndarray | None, dict]:
+    """``(bad, counts)``: which rows miss a value in ``columns`` (default: all), and how many per column.
+
+    ``bad`` is None when column names repeat (the frame-wide pandas check is used then; the
+    caller selects the columns itself).
+    """
+    masks = _missing_masks(frame, columns)
     if masks is None:
-        na = _missing_frame(frame)
-        return {c: int(k) for c, k in na.sum().items() if k}
-    return {c: int(m.sum()) for c, m in masks.items() if m.any()}
+        na = _missing_frame(frame if columns is None else frame.loc[:, [c for c in frame.columns if c in columns]])
+        return None, {c: int(k) for c, k in na.sum().items() if k}
+    bad = np.zeros(len(frame), dtype=bool)
+    for m in masks.values():
+        bad |= m
+    return bad, ({c: int(m.sum()) for c, m in masks.items() if m.any()} if bad.any() else {})
 
 
 def _missing_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -248,17 +284,11 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
     if unknown:
         raise ValueError(f"the formula {formula.text!r} uses column(s) {unknown} not in the data; "
                          f"available: {list(map(str, data.columns))}")
-    masks = _missing_masks(data, wanted)
-    if masks is None:
+    bad, counts = _missing(data, wanted)
+    if bad is None:  # repeated column names
         out = data.loc[:, [c for c in data.columns if c in wanted]].copy()
-        na = _missing_frame(out)
-        bad = na.any(axis=1).to_numpy()
-        counts = {c: int(k) for c, k in na.sum().items() if k}
+        bad = _missing_frame(out).any(axis=1).to_numpy()
     else:
-        bad = np.zeros(len(data), dtype=bool)
-        for m in masks.values():
-            bad |= m
-        counts = {c: int(m.sum()) for c, m in masks.items() if m.any()} if bad.any() else {}
         if _COPY_ON_WRITE and not bad.any():
             # nothing to drop: a shallow copy, which copy-on-write keeps independent of the
             # caller's frame, at a fraction of the cost of selecting the columns

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .data import LazySpec, encode_new, plain_design
+from .data import build_matrix, concrete_spec, encode_new
 from .exceptions import RankDeficiencyWarning
 from .remat import rename_intercept
 
@@ -82,19 +82,7 @@ class FeTerm:
     def __init__(self, rhs: str, data: pd.DataFrame, contrasts=None):
         rhs, context = apply_contrasts(rhs, contrasts, data)
         self.context = context
-        plain = None if context else plain_design(rhs, data)
-        if plain is not None:
-            Xfull, names, self._spec = plain
-        else:
-            import formulaic
-
-            try:
-                mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context)
-            except Exception as err:  # formulaic raises many types; say which part of the formula failed
-                raise ValueError(f"cannot build the fixed-effects matrix for {rhs!r}: {err}") from err
-            self._spec = mm.model_spec
-            names = mm.columns
-            Xfull = np.asarray(mm, dtype=float)
+        Xfull, names, self._spec = build_matrix(rhs, data, f"the fixed-effects matrix for {rhs!r}", context)
         self.names = rename_intercept(names)
         bad = np.sum(~np.isfinite(Xfull), axis=0)
         if bad.any():
@@ -115,8 +103,7 @@ class FeTerm:
     @property
     def spec(self):
         """formulaic's ``ModelSpec`` of the fixed-effects matrix, to encode new data."""
-        if isinstance(self._spec, LazySpec):
-            self._spec = self._spec.get()
+        self._spec = concrete_spec(self._spec)
         return self._spec
 
     @property

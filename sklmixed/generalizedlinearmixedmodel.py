@@ -194,7 +194,7 @@ class GeneralizedLinearMixedModel(MixedModel):
     def _eta(self, beta, u) -> np.ndarray:
         eta = self.feterm.X @ beta + self.offset
         for r, uj in zip(self.reterms, u):
-            if r.S == 1 and r.lhs_terms[0].intercept_only:  # b = λ u, one value per level
+            if r.scalar_intercept:  # b = λ u, one value per level
                 eta += (uj[:, 0] * r.lambda_[0, 0])[r.refs]
             else:
                 eta += np.einsum("sn,ns->n", r.z, (uj @ r.lambda_.T)[r.refs])

@@ -120,7 +120,7 @@ class LinearMixedModel(MixedModel):
                 raise ValueError(f"start must be 'moments', 'ones' or a vector of {len(ones)} θ values, got {start!r}")
             # lme4's start (mkLmerDevfun) for models of scalar intercepts, one per grouping factor:
             # θ_j² = var(group means of y)_j / (var(y) − Σ_j var(group means)_j), unweighted.
-            if not all(r.S == 1 and r.lhs_terms[0].intercept_only for r in self.reterms) or self.n < 2:
+            if not all(r.scalar_intercept for r in self.reterms) or self.n < 2:
                 return ones
             y = self.y
             v = np.array([np.var((np.bincount(r.refs, y, r.nlev) / np.bincount(r.refs, minlength=r.nlev))[r.refs],

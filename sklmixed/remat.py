@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .data import LazySpec, encode_new, plain_design
+from .data import build_matrix, concrete_spec, encode_new
 from .formula import BarTerm
 
 __all__ = ["ReMat", "GroupingFactor", "build_remats", "rename_intercept"]
@@ -148,19 +148,7 @@ class _LhsColumns:
             self._spec, self.names = None, ["(Intercept)"]
             self.z = np.ones((1, len(data)))
             return
-        plain = plain_design(lhs, data)
-        if plain is not None:
-            X, names, self._spec = plain
-        else:
-            import formulaic
-
-            try:
-                mm = formulaic.model_matrix(lhs, data, na_action="raise")
-            except Exception as err:  # formulaic raises many types; say which term failed
-                raise ValueError(f"cannot build the columns of random-effects term ({lhs} | ...): {err}") from err
-            self._spec = mm.model_spec
-            names = mm.columns
-            X = np.asarray(mm, dtype=float)
+        X, names, self._spec = build_matrix(lhs, data, f"the columns of random-effects term ({lhs} | ...)")
         self.names = rename_intercept(names)
         self.z = X.T.copy()
         if self.z.shape[0] == 0:
@@ -173,8 +161,7 @@ class _LhsColumns:
     @property
     def spec(self):
         """formulaic's ``ModelSpec`` of the columns (None for an intercept-only term)."""
-        if isinstance(self._spec, LazySpec):
-            self._spec = self._spec.get()
+        self._spec = concrete_spec(self._spec)
         return self._spec
 
     def columns(self, data: pd.DataFrame) -> np.ndarray:
@@ -220,6 +207,8 @@ class ReMat:
         self.theta_rows, self.theta_cols = rows, cols
         self._column_scale = None
         self._nlev = len(grouping.levels)  # a MultiIndex takes microseconds to tell its length
+        #: a random intercept alone, (1|g): z is all ones, λ a scalar
+        self.scalar_intercept = self.S == 1 and lhs_terms[0].intercept_only
 
     @property
     def name(self) -> str:
@@ -268,7 +257,7 @@ class ReMat:
         steps and tolerances are scaled to match, so that the fit does not depend on units.
         """
         if getattr(self, "_column_scale", None) is None:  # z never changes
-            if self.z.shape[1] == 0 or (self.S == 1 and self.lhs_terms[0].intercept_only):
+            if self.z.shape[1] == 0 or self.scalar_intercept:
                 self._column_scale = np.ones(self.S)
             else:
                 rms = np.sqrt(np.mean(self.z * self.z, axis=1))
