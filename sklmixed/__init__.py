@@ -2,12 +2,11 @@
 
 __version__ = "0.1.0.dev0"
 
+from ._deprecated import install as _install_deprecated_modules
 from .datasets import list_datasets, load_dataset
 from .exceptions import ConvergenceWarning, RankDeficiencyWarning
-from .generalizedlinearmixedmodel import GeneralizedLinearMixedModel
-from .linearmixedmodel import LinearMixedModel
-from .lrt import likelihood_ratio_test
-from .optsummary import OptSummary
+from .models import GeneralizedLinearMixedModel, LinearMixedModel, likelihood_ratio_test
+from .optim import OptSummary
 
 __all__ = [
     "LinearMixedModel",
@@ -23,3 +22,5 @@ __all__ = [
 from .estimators import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor  # noqa: E402
 
 __all__ += ["LinearMixedRegressor", "GeneralizedMixedClassifier", "GeneralizedMixedRegressor"]
+
+_install_deprecated_modules()

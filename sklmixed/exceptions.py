@@ -1,6 +1,16 @@
-"""Warnings and errors raised by sklmixed."""
+"""Every warning and error sklmixed raises of its own."""
 
-__all__ = ["ConvergenceWarning", "RankDeficiencyWarning", "SingularFitWarning", "PIRLSError", "SeparationWarning"]
+import numpy as np
+
+__all__ = [
+    "ConvergenceWarning",
+    "RankDeficiencyWarning",
+    "SingularFitWarning",
+    "SeparationWarning",
+    "PIRLSError",
+    "PosDefError",
+    "NotFittedError",
+]
 
 
 class ConvergenceWarning(UserWarning):
@@ -15,9 +25,25 @@ class SingularFitWarning(UserWarning):
     """The fit is on the boundary of the parameter space (a singular covariance matrix)."""
 
 
+class SeparationWarning(UserWarning):
+    """Fitted probabilities of 0 or 1: the data may be (quasi-)separable by the fixed effects."""
+
+
 class PIRLSError(FloatingPointError):
     """Penalised iteratively reweighted least squares could not reduce the deviance."""
 
 
-class SeparationWarning(UserWarning):
-    """Fitted probabilities of 0 or 1: the data may be (quasi-)separable by the fixed effects."""
+class PosDefError(np.linalg.LinAlgError):
+    """A diagonal block of the Cholesky factor ``L`` is not positive definite.
+
+    ``minor`` is the order of the first leading minor of a dense block found not positive
+    definite (LAPACK's ``info``; the columns before it are factored), else None.
+    """
+
+    def __init__(self, message="", minor=None):
+        super().__init__(message)
+        self.minor = minor
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A result was asked of a model that has not been fit."""

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import scipy.special
 from scipy import stats
 
-from sklmixed.blocks import BlockedSparse, UniformBlockDiagonal
+from sklmixed.linalg.blocks import BlockedSparse, UniformBlockDiagonal
 
 
 @contextlib.contextmanager
@@ -22,16 +22,12 @@ def factor_storage(mode):
     """Build models inside as ``mode`` says: ``"blocked"`` gives every factor the blocked program
     whatever its size (small test designs would otherwise be one dense array), ``"auto"`` the
     default choice."""
-    from sklmixed import cholesky
+    from sklmixed.linalg.symbolic import use_thresholds
 
     if mode not in ("blocked", "auto"):
         raise ValueError(mode)
-    saved = cholesky.DENSE_ORDER
-    cholesky.DENSE_ORDER = 0 if mode == "blocked" else saved
-    try:
+    with use_thresholds(**({"dense_order": 0} if mode == "blocked" else {})):
         yield
-    finally:
-        cholesky.DENSE_ORDER = saved
 
 
 def model_Z_Lambda(m):

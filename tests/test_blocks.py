@@ -9,15 +9,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import _dense
 from sklmixed import LinearMixedModel
-from sklmixed import blocks
-from sklmixed.blocks import (
-    BlockedSparse,
-    PosDefError,
-    UniformBlockDiagonal,
-    block_kind,
-    cholesky_inplace,
-    scatter_add,
-)
+from sklmixed.exceptions import PosDefError
+from sklmixed.linalg import dense as blocks
+from sklmixed.linalg.blocks import BlockedSparse, UniformBlockDiagonal, block_kind
+from sklmixed.linalg.dense import scatter_add
+from sklmixed.linalg.kernels import cholesky_inplace, triangular_inverse
 
 
 def _spd_stack(rng, nlev, S):
@@ -84,7 +80,8 @@ def test_blocked_sparse_view_follows_the_data(Si, Sj):
 
 
 def test_pairs_of_blocks_in_a_column():
-    from sklmixed.cholesky import _pairs, _ragged_arange
+    from sklmixed.linalg.blocks import column_pairs as _pairs
+    from sklmixed.linalg.blocks import ragged_arange as _ragged_arange
 
     assert_array_equal(_ragged_arange([5, 0, 2], [2, 0, 3]), [5, 6, 2, 3, 4])
     A = BlockedSparse([0, 2, 3, 1, 2], [0, 0, 0, 2, 2], (4, 3), 1, 1)
@@ -145,7 +142,7 @@ def test_triangular_inverse(S):
     rng = np.random.default_rng(S)
     ubd = UniformBlockDiagonal(_spd_stack(rng, 5, S))
     cholesky_inplace(ubd)
-    inv = blocks.triangular_inverse(ubd)
+    inv = triangular_inverse(ubd)
     assert_allclose(np.matmul(inv, ubd.data), np.broadcast_to(np.eye(S), (5, S, S)), atol=1e-12)
 
 

@@ -189,7 +189,7 @@ def _tail_designs():
     out = []
     for design in _designs.DESIGNS:
         f = _model(design, "unweighted")._factor
-        if f.tail < f.k:
+        if f.layout.tail < f.k:
             out.append(design)
     return out
 
@@ -201,17 +201,17 @@ def test_some_designs_have_a_dense_tail():
 @pytest.mark.parametrize("design", ["crossed2", "crossed3", "crossed_vector"])
 def test_dense_tail_is_one_array_factored_whole(design):
     f = _model(design, "weighted")._factor
-    t = f.tail
+    t = f.layout.tail
     assert t < f.k
     # every block right of the tail start is dense, every block left of it in its column is not all dense
-    assert all(f.kind[i][j] == "dense" for j in range(t, f.k + 1) for i in range(j, f.k + 1))
-    assert t == 0 or any(f.kind[i][t - 1] != "dense" for i in range(t - 1, f.k + 1))
+    assert all(f.layout.kinds[i][j] == "dense" for j in range(t, f.k + 1) for i in range(j, f.k + 1))
+    assert t == 0 or any(f.layout.kinds[i][t - 1] != "dense" for i in range(t - 1, f.k + 1))
     for i in range(t, f.k + 1):
         for j in range(t, i + 1):
-            assert np.shares_memory(f.L[i][j], f._big), (i, j)
-            assert np.shares_memory(f.A[i][j], f._A_big), (i, j)
-    assert f._big.shape == f._A_big.shape == (sum(f.sizes[t:]),) * 2
-    assert f.largest_dense == f._big.shape[0]
+            assert np.shares_memory(f.L[i][j], f.tail.L), (i, j)
+            assert np.shares_memory(f.A[i][j], f.tail.A), (i, j)
+    assert f.tail.L.shape == f.tail.A.shape == (sum(f.sizes[t:]),) * 2
+    assert f.largest_dense == f.tail.L.shape[0]
 
 
 def test_pickled_dense_tail_keeps_its_views():
@@ -220,10 +220,10 @@ def test_pickled_dense_tail_keeps_its_views():
     expected = m.objective_at(theta)
     clone = pickle.loads(pickle.dumps(m))
     f = clone._factor
-    for i in range(f.tail, f.k + 1):
-        for j in range(f.tail, i + 1):
-            assert np.shares_memory(f.L[i][j], f._big)
-    assert not np.shares_memory(f._big, m._factor._big)
+    for i in range(f.layout.tail, f.k + 1):
+        for j in range(f.layout.tail, i + 1):
+            assert np.shares_memory(f.L[i][j], f.tail.L)
+    assert not np.shares_memory(f.tail.L, m._factor.tail.L)
     assert clone.objective_at(theta) == expected
     assert_array_equal(_dense.assemble(f.L), _dense.assemble(m._factor.L))
 
@@ -231,23 +231,23 @@ def test_pickled_dense_tail_keeps_its_views():
 @pytest.mark.parametrize("design", list(_designs.DESIGNS))
 def test_small_factor_is_one_dense_array(design):
     """Of order at most DENSE_ORDER, the factor is one array: one scaling op, one potrf."""
-    from sklmixed import cholesky
+    from sklmixed.linalg.symbolic import thresholds
 
     m = _model(design, "weighted", storage="auto")
     f = m._factor
-    if sum(f.sizes) > cholesky.DENSE_ORDER:
-        assert f.tail > 0 or not f._fused
+    if sum(f.sizes) > thresholds().dense_order:
+        assert f.layout.tail > 0 or not f.layout.fused
         return
-    assert f.tail == 0 and f._fused and f.patterns is None
-    assert all(kind == "dense" for row in f.kind for kind in row)
-    assert len(f._program) == 2
+    assert f.layout.tail == 0 and f.layout.fused and f.layout.patterns is None
+    assert all(kind == "dense" for row in f.layout.kinds for kind in row)
+    assert len(f._program.ops) + 1 == 2
     for i in range(f.k + 1):
         for j in range(i + 1):
-            assert np.shares_memory(f.L[i][j], f._big) and np.shares_memory(f.A[i][j], f._A_big)
+            assert np.shares_memory(f.L[i][j], f.tail.L) and np.shares_memory(f.A[i][j], f.tail.A)
     # the block description still tells what A holds, and that L is dense
     blocked = _model(design, "weighted", storage="blocked")._factor
     text = f.block_description()
-    assert f._A_kinds == blocked._A_kinds
+    assert f.layout.a_kinds == blocked.layout.a_kinds
     assert "Dense" in text and "Sparse" not in text.replace("Sparse/Dense", "")
 
 
@@ -255,8 +255,8 @@ def test_small_factor_is_one_dense_array(design):
 @pytest.mark.parametrize("design", ["scalar", "crossed2", "vector2"])
 def test_singular_fixed_block_is_tolerated_only_when_asked(design, storage):
     """PIRLS with β held fixed needs the random-effects part alone (``fixed=False``)."""
-    from sklmixed.blocks import PosDefError
-    from sklmixed.cholesky import BlockedCholesky
+    from sklmixed.exceptions import PosDefError
+    from sklmixed.linalg import BlockedCholesky
 
     m = _model(design, "unweighted", storage=storage)
     Xy = np.column_stack([m.feterm.X, np.zeros(m.nobs), m.y])  # a zero column (no weight left): X'WX singular

@@ -14,7 +14,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel
-from sklmixed.data import LazySpec, encode_new, missing_counts, plain_design, prepare_data
+from sklmixed.formula.design import LazySpec, encode_new, plain_design
+from sklmixed.formula.frame import missing_counts, prepare_data
 from sklmixed.formula import parse_formula, plain_terms
 
 
@@ -103,7 +104,7 @@ def test_lazy_spec_encodes_new_data_as_formulaic_does(frame, column):
 def test_fast_path_model_equals_the_formulaic_model(frame, formula, monkeypatch):
     fast = LinearMixedModel(formula, frame)
     with monkeypatch.context() as patch:  # without the fast path every matrix comes from formulaic
-        patch.setattr("sklmixed.data.plain_design", lambda rhs, data: None)  # build_matrix's fast path
+        patch.setattr("sklmixed.formula.design.plain_design", lambda rhs, data: None)  # build_matrix's fast path
         slow = LinearMixedModel(formula, frame)
     assert isinstance(fast.feterm._spec, LazySpec) and not isinstance(slow.feterm._spec, LazySpec)
     assert fast.coefnames == slow.coefnames

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklmixed.gausshermite import gh_norm
+from sklmixed.glm.gausshermite import gh_norm
 
 
 def test_design_values():

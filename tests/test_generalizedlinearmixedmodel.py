@@ -12,8 +12,8 @@ from scipy import special
 
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel
 from sklmixed.exceptions import SeparationWarning
-from sklmixed.families import get_family
-from sklmixed.links import get_link
+from sklmixed.glm.families import get_family
+from sklmixed.glm.links import get_link
 
 DATA = Path(__file__).parent / "data"
 VAFORM = "r2 ~ 1 + anger + gender + btype + situ + (1|subj) + (1|item)"
@@ -173,13 +173,13 @@ def test_pirls_starts_from_the_previous_modes_within_a_fit(verbagg, fast):
     """Within a fit PIRLS starts from the last modes: fewer iterations, the same deviances."""
     m = GeneralizedLinearMixedModel(VAFORM, verbagg)
     updates = []
-    update = m._laplace_update
-    m._laplace_update = lambda fixed=True: updates.append(fixed) or update(fixed)
+    update = m._pirls.laplace_update
+    m._pirls.laplace_update = lambda fixed=True: updates.append(fixed) or update(fixed)
     m.fit(fast=fast, progress=False, fitlog=True)
-    del m._laplace_update
+    del m._pirls.laplace_update
     evaluations = m.optsum.feval + (m.optsum.prefit.feval if m.optsum.prefit else 0)
     assert len(updates) < 6 * evaluations  # from u = 0 each evaluation takes about 8
-    assert m._u_start is None and not m._warm_start  # nothing carries over to later evaluations
+    assert m._pirls.u_start is None and not m._pirls.warm  # nothing carries over to later evaluations
     # every logged deviance is what PIRLS from u = 0 gives at that point, to its tolerance
     fresh = GeneralizedLinearMixedModel(VAFORM, verbagg)
     p = m.feterm.rank
@@ -200,11 +200,11 @@ def test_objective_at_outside_a_fit_depends_on_its_arguments_alone(binomial_data
 def test_a_failing_warm_start_falls_back_to_u_zero(binomial_data):
     m = GeneralizedLinearMixedModel("prop ~ 1 + x + (1|g)", binomial_data, family="binomial", weights="n")
     cold = m.objective_at(np.array([0.9]))
-    m._warm_start, m._u_start = True, [np.full_like(uj, 1e6) for uj in m.u]  # an absurd start
+    m._pirls.warm, m._pirls.u_start = True, [np.full_like(uj, 1e6) for uj in m.u]  # an absurd start
     try:
         warm = m.objective_at(np.array([0.9]))
     finally:
-        m._warm_start, m._u_start = False, None
+        m._pirls.warm, m._pirls.u_start = False, None
     assert warm == pytest.approx(cold, abs=1e-6)
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from sklmixed import ConvergenceWarning, LinearMixedModel
-from sklmixed.blocks import PosDefError
-from sklmixed.optimizer import check_algorithm, derivative_free_algorithms, optimize
-from sklmixed.optsummary import OptSummary
+from sklmixed.exceptions import PosDefError
+from sklmixed.optim import check_algorithm, optimize
+from sklmixed.optim.nlopt import algorithms as derivative_free_algorithms
+from sklmixed.optim import OptSummary
 
 SLEEP = "reaction ~ 1 + days + (1 + days|subj)"
 
@@ -143,7 +144,7 @@ def test_optsum_display_and_edit(sleepstudy):
 
 
 def test_blas_thread_policy(monkeypatch):
-    from sklmixed import optimizer
+    from sklmixed.optim import threads as optimizer
 
     assert optimizer.blas_threads(10) is None  # tiny blocks: BLAS is left alone
     assert optimizer.blas_threads(500) == 1  # medium blocks: threads cost more than they give
@@ -157,7 +158,7 @@ def test_own_blas_threads_do_not_count_as_load(monkeypatch):
     """A BLAS worker of this process spinning after a call is runnable, but not another's load."""
     import io
 
-    from sklmixed import optimizer
+    from sklmixed.optim import threads as optimizer
 
     files = {
         "/proc/loadavg": "0.50 0.40 0.30 3/120 999\n",

@@ -15,8 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sklmixed.plotting  # noqa: E402
+import sklmixed.report.plotting  # noqa: E402
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel, LinearMixedRegressor  # noqa: E402
-from sklmixed.mixedmodel import NotFittedError  # noqa: E402
+from sklmixed.exceptions import NotFittedError  # noqa: E402
 from sklmixed.plotting import caterpillar, plot_convergence, shrinkage  # noqa: E402
 
 SLEEP = "reaction ~ 1 + days + (1 + days|subj)"
@@ -235,7 +236,7 @@ def test_clear_import_error_without_matplotlib(fm2, monkeypatch):
 
 def test_plotting_docstring_examples(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = doctest.testmod(sklmixed.plotting, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    result = doctest.testmod(sklmixed.report.plotting, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
                              verbose=False, report=False)
     assert result.attempted > 0
     assert result.failed == 0

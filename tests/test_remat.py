@@ -9,7 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from sklmixed import LinearMixedModel
 from sklmixed.formula import parse_formula
-from sklmixed.remat import GroupingFactor, ReMat, build_remats
+from sklmixed.terms.grouping import GroupingFactor
+from sklmixed.terms.remat import ReMat, build_remats
 
 
 def remats(formula, data):
@@ -279,7 +280,7 @@ def _level_variants():
 
 @pytest.mark.parametrize("name", list(_level_variants()))
 def test_levels_and_codes_in_one_pass_equal_the_lookup(name):
-    from sklmixed.remat import _levels_and_codes, _sorted_levels
+    from sklmixed.terms.grouping import _levels_and_codes, _sorted_levels
 
     values = _level_variants()[name]
     levels, codes = _levels_and_codes(values)
@@ -300,7 +301,7 @@ def test_interaction_codes_in_one_pass_equal_the_lookup(pair):
     gf, codes = GroupingFactor.with_codes(d, pair)
     assert_array_equal(codes, gf.codes(d))
     # the observed combinations, ordered factor by factor as each factor's levels are
-    from sklmixed.remat import _sorted_levels
+    from sklmixed.terms.grouping import _sorted_levels
 
     ranks = np.column_stack([_sorted_levels(d[f]).get_indexer(d[f]) for f in pair])
     combos = np.unique(ranks, axis=0)

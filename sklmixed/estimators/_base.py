@@ -20,8 +20,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from ..fixed import FeTerm
-from ..optimizer import check_algorithm
+from ..terms.feterm import FeTerm
+from ..optim import check_algorithm
 
 __all__ = []
 
@@ -440,7 +440,7 @@ class _MixedModelEstimator(BaseEstimator):
         return fixed, f"{layout.response} ~ {' + '.join([fixed] + bars)}"
 
     def _fixed_design(self, fixed, frame):
-        return FeTerm(fixed, frame)
+        return FeTerm.from_formula(fixed, frame)
 
     # ------------------------------------------------------------------ results
     def _set_fixed_effects(self, feterm, beta):

@@ -11,9 +11,9 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ..families import Poisson, get_family
-from ..generalizedlinearmixedmodel import GeneralizedLinearMixedModel
-from ..glm import fit_glm
+from ..glm.families import Poisson, get_family
+from ..models.generalized import GeneralizedLinearMixedModel
+from ..glm.irls import fit_glm
 from ._base import _check_bool, _check_int, _MixedModelEstimator
 
 __all__ = ["GeneralizedMixedClassifier", "GeneralizedMixedRegressor"]

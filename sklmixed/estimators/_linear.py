@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from ..linearmixedmodel import LinearMixedModel
+from ..models.linear import LinearMixedModel
 from ._base import _MixedModelEstimator
 
 __all__ = ["LinearMixedRegressor"]

@@ -1,4 +1,4 @@
-"""Block types of the blocked matrices ``A`` and ``L`` and the kernels that combine them.
+"""Storage types of the blocks of ``A`` and ``L``.
 
 Three storage types cover every block:
 
@@ -8,38 +8,17 @@ Three storage types cover every block:
   co-occurring levels, sorted by column level then row level;
 * dense blocks, plain Fortran-ordered ``numpy`` arrays handed straight to BLAS/LAPACK.
 
-Every kernel works on whole arrays (batched ``matmul``, ``bincount`` scatters, BLAS
-calls); none loops in Python over levels or observations.
+Which storage a block gets is decided by :mod:`~sklmixed.linalg.symbolic`; what is computed
+with each pair of storage types is in :mod:`~sklmixed.linalg.kernels`. A new storage type is
+a class here, its entries in the kernel tables, and its name in the symbolic analysis.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas, lapack
 
-__all__ = [
-    "UniformBlockDiagonal",
-    "BlockedSparse",
-    "PosDefError",
-    "block_kind",
-    "cholesky_inplace",
-    "scatter_add",
-]
-
-
-class PosDefError(np.linalg.LinAlgError):
-    """A diagonal block of ``L`` is not positive definite.
-
-    ``minor`` is the order of the first leading minor of a dense block found not positive
-    definite (LAPACK's ``info``; the columns before it are factored), else None.
-    """
-
-    def __init__(self, message="", minor=None):
-        super().__init__(message)
-        self.minor = minor
+__all__ = ["UniformBlockDiagonal", "BlockedSparse", "block_kind", "to_dense", "column_pairs", "ragged_arange"]
 
 
 class UniformBlockDiagonal:
@@ -50,10 +29,23 @@ class UniformBlockDiagonal:
     data : ndarray of shape (nlev, S, S)
     """
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "inv")
+
+    #: the name MixedModels' ``BlockDescription`` gives this storage (``Diagonal`` when S = 1)
+    @property
+    def kind(self) -> str:
+        return "Diagonal" if self.S == 1 else "BlkDiag"
 
     def __init__(self, data: np.ndarray):
         self.data = data
+        #: inverses of the factored S x S blocks, kept by the Cholesky kernel for later solves
+        self.inv = None
+
+    def __getstate__(self):
+        return {"data": self.data, "inv": self.inv}
+
+    def __setstate__(self, state):
+        self.data, self.inv = state["data"], state.get("inv")
 
     @classmethod
     def zeros(cls, nlev: int, S: int) -> "UniformBlockDiagonal":
@@ -73,7 +65,9 @@ class UniformBlockDiagonal:
         return (n, n)
 
     def copy(self) -> "UniformBlockDiagonal":
-        return UniformBlockDiagonal(self.data.copy())
+        out = UniformBlockDiagonal(self.data.copy())
+        out.inv = None if self.inv is None else self.inv.copy()
+        return out
 
     def diagonal(self) -> np.ndarray:
         return np.diagonal(self.data, axis1=1, axis2=2).reshape(-1)
@@ -117,6 +111,8 @@ class BlockedSparse:
         self.colptr = np.searchsorted(self.cols, np.arange(shape[1] + 1))
         self._csr_struct = None
         self._csr = None
+
+    kind = "Sparse"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -204,108 +200,33 @@ class BlockedSparse:
 
 def block_kind(block) -> str:
     """The name ``BlockDescription`` uses for a block's storage type."""
-    if isinstance(block, UniformBlockDiagonal):
-        return "Diagonal" if block.S == 1 else "BlkDiag"
-    if isinstance(block, BlockedSparse):
-        return "Sparse"
-    return "Dense"
+    return getattr(block, "kind", "Dense")
 
 
-def scatter_add(size: int, index: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``out[index] += values`` for repeated indices, as one ``bincount``."""
-    return np.bincount(index.reshape(-1), weights=values.reshape(-1), minlength=size)
+def to_dense(block) -> np.ndarray:
+    """A dense copy of a block of any storage type."""
+    return block.toarray() if hasattr(block, "toarray") else np.array(block)
 
 
-def cholesky_inplace(block) -> None:
-    """Overwrite the lower triangle of a diagonal block with its Cholesky factor.
+def ragged_arange(starts, counts):
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, without the loop."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    ends = np.cumsum(counts)
+    return np.arange(total, dtype=np.int64) + np.repeat(np.asarray(starts, dtype=np.int64) - (ends - counts), counts)
 
-    Raises
-    ------
-    PosDefError
-        If the block is not positive definite.
+
+def column_pairs(A: BlockedSparse, B: BlockedSparse, lower: bool):
+    """All pairs (a, b) of blocks of A and B in the same column level.
+
+    With ``lower`` (``A is B``), only the pairs with ``rows[a] >= rows[b]``: as rows are
+    sorted within each column, those are the pairs with ``b <= a`` in the column.
     """
-    if isinstance(block, UniformBlockDiagonal):
-        d = block.data
-        # `not x.min() > 0` also catches NaN, in one reduction
-        if block.S == 1:
-            flat = d.reshape(-1)
-            if not flat.min(initial=np.inf) > 0:
-                raise PosDefError("diagonal block is not positive definite")
-            np.sqrt(flat, out=flat)
-        elif block.S == 2:
-            # closed form is several times faster than a batched LAPACK call for 2x2 blocks
-            a, b, c = d[:, 0, 0], d[:, 1, 0], d[:, 1, 1]
-            if not a.min(initial=np.inf) > 0:
-                raise PosDefError("block-diagonal block is not positive definite")
-            np.sqrt(a, out=a)
-            np.divide(b, a, out=b)
-            c -= b * b
-            if not c.min(initial=np.inf) > 0:
-                raise PosDefError("block-diagonal block is not positive definite")
-            np.sqrt(c, out=c)
-            d[:, 0, 1] = 0.0
-        else:
-            try:
-                d[...] = np.linalg.cholesky(d)
-            except np.linalg.LinAlgError as err:
-                raise PosDefError(str(err)) from None
-            # LAPACK lets NaN through without complaint
-            if not np.all(np.isfinite(np.diagonal(d, axis1=1, axis2=2))):
-                raise PosDefError("block-diagonal block has non-finite entries")
-        return
-    if block.size == 0:
-        return
-    out, info = lapack.dpotrf(block, lower=1, clean=0, overwrite_a=1)
-    if info != 0:
-        raise PosDefError(f"dense block is not positive definite (leading minor {info})", minor=int(info))
-    # OpenBLAS lets NaN and inf through; any reaches the diagonal of its row (an off-diagonal inf
-    # as sqrt(-inf)), so the diagonal sum tells
-    if not math.isfinite(out.trace()):
-        raise PosDefError("dense block has non-finite entries")
-    if out is not block:  # only when the block was not Fortran-contiguous
-        block[...] = out
-
-
-def triangular_inverse(block: UniformBlockDiagonal) -> np.ndarray:
-    """Inverses of the lower-triangular ``S x S`` blocks of a factored UBD block."""
-    d = block.data
-    S = block.S
-    if S == 1:
-        return 1.0 / d
-    if S == 2:
-        inv = np.empty_like(d)
-        np.divide(1.0, d[:, 0, 0], out=inv[:, 0, 0])
-        np.divide(1.0, d[:, 1, 1], out=inv[:, 1, 1])
-        np.multiply(d[:, 1, 0], inv[:, 0, 0], out=inv[:, 1, 0])
-        inv[:, 1, 0] *= inv[:, 1, 1]
-        np.negative(inv[:, 1, 0], out=inv[:, 1, 0])
-        inv[:, 0, 1] = 0.0
-        return inv
-    return np.linalg.inv(d)
-
-
-def gemm_update(C: np.ndarray, A: np.ndarray, B: np.ndarray) -> None:
-    """``C -= A @ B.T`` in place (C Fortran-ordered)."""
-    if C.size == 0 or A.shape[1] == 0:
-        return
-    out = blas.dgemm(-1.0, A, B, beta=1.0, c=C, trans_b=1, overwrite_c=1)
-    if out is not C:
-        C[...] = out
-
-
-def syrk_update(C: np.ndarray, A: np.ndarray) -> None:
-    """Lower triangle of ``C -= A @ A.T`` in place (C Fortran-ordered)."""
-    if C.size == 0 or A.shape[1] == 0:
-        return
-    out = blas.dsyrk(-1.0, A, beta=1.0, c=C, trans=0, lower=1, overwrite_c=1)
-    if out is not C:
-        C[...] = out
-
-
-def right_trsm(T: np.ndarray, L: np.ndarray) -> None:
-    """``T <- T @ inv(L).T`` in place for a dense lower-triangular ``L``."""
-    if T.size == 0:
-        return
-    out = blas.dtrsm(1.0, L, T, side=1, lower=1, trans_a=1, overwrite_b=1)
-    if out is not T:
-        T[...] = out
+    if lower:
+        if A is not B:
+            raise ValueError("lower pairs are those of a block with itself")
+        first = A.colptr[A.cols]
+        counts = np.arange(A.nnzb) - first + 1
+        return np.repeat(np.arange(A.nnzb), counts), ragged_arange(first, counts)
+    counts = np.diff(B.colptr)[A.cols]
+    return np.repeat(np.arange(A.nnzb), counts), ragged_arange(B.colptr[A.cols], counts)

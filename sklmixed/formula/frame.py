@@ -1,4 +1,4 @@
-"""Checking and preparing the data a mixed model is built from."""
+"""The model frame: the columns a formula needs, one missing-value scan, response, weights, offset."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .formula import MixedFormula, plain_terms
+from .parse import MixedFormula, plain_terms
 
-__all__ = ["prepare_data", "response_values", "case_weights", "required_columns", "encode_new",
-           "plain_design", "build_matrix", "concrete_spec", "LazySpec"]
+__all__ = ["prepare_data", "response_values", "case_weights", "offset_values", "required_columns",
+           "missing_counts"]
 
 # pandas >= 3 always copies on write: a shallow copy of a frame is then as independent as a deep one
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or getattr(pd.options.mode, "copy_on_write", False) is True
 
+
 _RESPONSE_CONTEXT = {"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log10": np.log10, "log2": np.log2}
+
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -31,146 +34,6 @@ def _variables(expr: str, what: str) -> set[str]:
         return set(formulaic.Formula(expr).required_variables)
     except Exception as err:  # formulaic raises many types for syntax errors
         raise ValueError(f"cannot parse the {what} {expr!r}: {err}") from None
-
-
-def plain_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
-    """The model matrix of ``rhs`` built with NumPy, when formulaic would build the same.
-
-    That is the case when ``rhs`` consists of plain names (see :func:`~sklmixed.formula.plain_terms`)
-    of columns with a NumPy integer or floating dtype, all values finite: the matrix is then
-    the intercept column and the columns converted to float, in formula order. Everything
-    else (boolean, categorical, string and extension dtypes, transforms, missing or infinite
-    values, whose errors formulaic words) gives None, and the caller goes through formulaic.
-
-    Parameters
-    ----------
-    rhs : str
-        A right-hand side such as ``"1 + days"``.
-    data : DataFrame
-        The data the matrix is built from.
-
-    Returns
-    -------
-    tuple of (ndarray of shape (n, p), list of str, LazySpec) or None
-        The matrix, formulaic's column names (``"Intercept"`` for the intercept) and the
-        spec to encode new data with.
-    """
-    simple = plain_terms(rhs)
-    if simple is None:
-        return None
-    intercept, names = simple
-    if not names and not intercept:
-        return None
-    columns = data.columns
-    if not columns.is_unique:
-        return None
-    arrays = []
-    for name in names:
-        if name not in columns:
-            return None
-        values = data[name]
-        if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "iuf":
-            return None
-        arrays.append(values.to_numpy())
-    dtypes = {name: a.dtype for name, a in zip(names, arrays)}
-    X = np.empty((len(data), int(intercept) + len(names)))
-    if intercept:
-        X[:, 0] = 1.0
-    for j, values in enumerate(arrays, start=int(intercept)):
-        X[:, j] = values
-    if not np.isfinite(X).all():
-        return None
-    return X, (["Intercept"] if intercept else []) + list(names), LazySpec(rhs, dtypes)
-
-
-def build_matrix(rhs: str, data: pd.DataFrame, what: str, context=None):
-    """``(X, names, spec)`` of a right-hand side: by :func:`plain_design` when it can, else formulaic.
-
-    ``what`` names the formula part in formulaic's errors (``"the fixed-effects matrix for
-    'x + z'"``, say); ``context`` holds formulaic contrasts objects (the fast path is then
-    not taken). ``spec`` may be a :class:`LazySpec`: resolve it with :func:`concrete_spec`.
-    """
-    plain = None if context else plain_design(rhs, data)
-    if plain is not None:
-        return plain
-    import formulaic
-
-    try:
-        mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context or {})
-    except Exception as err:  # formulaic raises many types; say which part of the formula failed
-        raise ValueError(f"cannot build {what}: {err}") from err
-    return np.asarray(mm, dtype=float), mm.columns, mm.model_spec
-
-
-def concrete_spec(spec):
-    """formulaic's ``ModelSpec`` for what :func:`build_matrix` returned (None stays None)."""
-    return spec.get() if isinstance(spec, LazySpec) else spec
-
-
-class LazySpec:
-    """A formulaic model spec for a :func:`plain_design` matrix, built only when asked for.
-
-    A spec is needed only to encode new data (predictions); the matrix itself never needs one.
-    For numeric columns formulaic's spec depends on nothing but the formula and the column
-    dtypes, so it is built from a single row of zeros of those dtypes and equals the spec
-    formulaic would have built from the full data.
-
-    Parameters
-    ----------
-    rhs : str
-        The right-hand side the matrix was built from.
-    dtypes : dict or DataFrame
-        The dtype of each column ``rhs`` names (or the data it was built from).
-    """
-
-    def __init__(self, rhs: str, dtypes):
-        self.rhs = rhs
-        if isinstance(dtypes, pd.DataFrame):
-            dtypes = {name: dtypes[name].dtype for name in plain_terms(rhs)[1]}
-        self.dtypes = dict(dtypes)
-        self._spec = None
-
-    def get(self):
-        """The formulaic ``ModelSpec``."""
-        if self._spec is None:
-            import formulaic
-
-            row = pd.DataFrame({name: np.zeros(1, dtype=dtype) for name, dtype in self.dtypes.items()},
-                               index=pd.RangeIndex(1))
-            self._spec = formulaic.model_matrix(self.rhs, row, na_action="raise").model_spec
-        return self._spec
-
-
-def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
-    """A formulaic model spec applied to new data; unseen categorical levels are an error.
-
-    formulaic only warns about such levels and encodes them as the reference level,
-    which would silently give wrong predictions.
-    """
-    from formulaic.errors import DataMismatchWarning
-
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"new data must be a pandas DataFrame, got {type(data).__name__}")
-    needed = sorted(v for v in getattr(spec, "required_variables", ()) if v not in (context or {}))
-    absent = [v for v in needed if v not in data.columns]
-    if absent:
-        raise ValueError(f"new data for the {what} lacks the column(s) {absent}; "
-                         f"available: {list(map(str, data.columns))}")
-    counts = missing_counts(data.loc[:, needed]) if needed else {}
-    if counts:
-        raise ValueError(f"new data for the {what} has missing or non-finite values in column(s) "
-                         f"{_describe_counts(counts)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DataMismatchWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            kwargs = {"context": context} if context else {}
-            mm = spec.get_model_matrix(data, na_action="raise", **kwargs)
-        except DataMismatchWarning as warn:
-            raise ValueError(f"new data for the {what} has categorical levels not seen in fitting: {warn}") from None
-        except Exception as err:  # formulaic raises many types: name the part of the model that failed
-            raise ValueError(f"cannot encode new data for the {what}: {err}") from None
-    return np.asarray(mm, dtype=float)
 
 
 def missing_counts(frame: pd.DataFrame) -> dict:
@@ -238,7 +101,7 @@ def _missing_masks(frame: pd.DataFrame, columns=None) -> dict | None:
     return {c: empty if m is None else m for c, m in masks.items()}
 
 
-def _describe_counts(counts: dict) -> str:
+def describe_counts(counts: dict) -> str:
     return ", ".join(f"{c!r} ({k})" for c, k in counts.items())
 
 
@@ -297,7 +160,7 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
             out = data.take([i for i, c in enumerate(data.columns) if c in wanted], axis=1)
     dropped = int(bad.sum())
     if dropped:
-        desc = _describe_counts(counts)
+        desc = describe_counts(counts)
         if missing == "raise":
             raise ValueError(f"missing or non-finite values in column(s) {desc}; "
                              "remove those rows or pass missing='drop'")
@@ -360,3 +223,22 @@ def case_weights(weights, data: pd.DataFrame, n: int, keep=None, *, what: str = 
     if np.any(w <= 0):
         raise ValueError(f"{what} must be positive; {int(np.sum(w <= 0))} are zero or negative")
     return w
+
+
+def offset_values(offset, frame, n, keep=None) -> np.ndarray:
+    """Validate an offset given as a column name or an array (of the data's rows before ``keep``)."""
+    if offset is None:
+        return np.zeros(n)
+    if isinstance(offset, str):
+        if offset not in frame.columns:
+            raise ValueError(f"offset column {offset!r} is not in the data")
+        off = frame[offset].to_numpy(dtype=float)
+    else:
+        off = np.asarray(offset, dtype=float)
+        rows = n if keep is None else len(keep)
+        if off.ndim != 1 or len(off) != rows:
+            raise ValueError(f"offset must have one entry per row of the data ({rows}), got shape {off.shape}")
+        off = off if keep is None else off[keep]
+    if not np.all(np.isfinite(off)):
+        raise ValueError(f"offset has {int(np.sum(~np.isfinite(off)))} missing or non-finite values")
+    return off

@@ -1,46 +1,16 @@
-"""The fixed-effects model matrix ``X``: built by formulaic, reduced to full rank."""
+"""The fixed-effects term: the model matrix ``X`` reduced to full rank, and how to encode new data."""
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from .data import build_matrix, concrete_spec, encode_new
-from .exceptions import RankDeficiencyWarning
-from .remat import rename_intercept
+from ..exceptions import RankDeficiencyWarning
+from ..formula.design import apply_contrasts, build_matrix, concrete_spec, encode_new, rename_intercept
 
-__all__ = ["FeTerm", "full_rank_columns", "apply_contrasts"]
-
-_CONTRASTS = {"treatment": "treatment", "sum": "sum", "helmert": "helmert", "diff": "diff", "poly": "poly"}
-
-
-def apply_contrasts(rhs: str, contrasts, data: pd.DataFrame) -> tuple[str, dict]:
-    """Rewrite ``rhs`` so each variable in ``contrasts`` is coded as asked.
-
-    ``contrasts`` maps column names to ``"treatment"``, ``"sum"``, ``"helmert"``, ``"diff"``,
-    ``"poly"`` or a formulaic contrasts object.
-    """
-    context = {}
-    if not contrasts:
-        return rhs, context
-    if not isinstance(contrasts, dict):
-        raise TypeError(f"contrasts must be a dict mapping column names to codings, got {type(contrasts).__name__}")
-    for i, (col, coding) in enumerate(contrasts.items()):
-        if col not in data.columns:
-            raise ValueError(f"contrasts names column {col!r}, which is not in the data")
-        if isinstance(coding, str):
-            if coding not in _CONTRASTS:
-                raise ValueError(f"unknown contrast coding {coding!r} for {col!r}; choose one of {sorted(_CONTRASTS)}")
-            code = f"contr.{_CONTRASTS[coding]}"
-        else:
-            code = f"__sklmixed_contrast_{i}"
-            context[code] = coding
-        pattern = rf"(?<![\w.`]){re.escape(col)}(?![\w.`(])"
-        rhs = re.sub(pattern, f"C({col}, {code})", rhs)
-    return rhs, context
+__all__ = ["FeTerm", "full_rank_columns"]
 
 
 def full_rank_columns(X: np.ndarray, tol: float = 1e-8) -> np.ndarray:
@@ -69,21 +39,34 @@ def full_rank_columns(X: np.ndarray, tol: float = 1e-8) -> np.ndarray:
 class FeTerm:
     """The fixed-effects part of a mixed model.
 
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+        The model matrix, all columns (collinear ones are dropped here).
+    names : list of str
+        Column names (``"(Intercept)"`` for an intercept).
+    spec : formulaic ``ModelSpec`` or LazySpec, optional
+        How to encode new data (:meth:`new_X`); None for a matrix built by other means.
+    context : dict, optional
+        formulaic contrasts objects the spec refers to.
+
     Attributes
     ----------
     X : ndarray of shape (n, rank)
         The full-rank model matrix.
     names : list of str
-        Names of all columns formulaic built (``coef`` order).
+        Names of all columns (``coef`` order).
     keep : ndarray of int
         Indices of the columns kept in ``X``.
+    dropped : list of str
+        Names of the columns dropped as collinear (a :class:`RankDeficiencyWarning` says so).
     """
 
-    def __init__(self, rhs: str, data: pd.DataFrame, contrasts=None):
-        rhs, context = apply_contrasts(rhs, contrasts, data)
-        self.context = context
-        Xfull, names, self._spec = build_matrix(rhs, data, f"the fixed-effects matrix for {rhs!r}", context)
-        self.names = rename_intercept(names)
+    def __init__(self, X, names, *, spec=None, context=None, stacklevel=3):
+        Xfull = np.asarray(X, dtype=float)
+        self.names = list(names)
+        self.context = context or {}
+        self._spec = spec
         bad = np.sum(~np.isfinite(Xfull), axis=0)
         if bad.any():
             desc = ", ".join(f"{self.names[j]!r} ({int(bad[j])})" for j in np.flatnonzero(bad))
@@ -91,14 +74,22 @@ class FeTerm:
                              "say); transform the data so that every column is finite")
         self.keep = full_rank_columns(Xfull)
         self.X = np.ascontiguousarray(Xfull[:, self.keep])
-        self.dropped = [self.names[i] for i in range(len(self.names)) if i not in set(self.keep)]
+        kept = set(self.keep.tolist())
+        self.dropped = [self.names[i] for i in range(len(self.names)) if i not in kept]
         if self.dropped:
             warnings.warn(
                 f"the fixed-effects model matrix is rank deficient: dropped {len(self.dropped)} "
                 f"column(s) {self.dropped}",
                 RankDeficiencyWarning,
-                stacklevel=4,
+                stacklevel=stacklevel + 1,
             )
+
+    @classmethod
+    def from_formula(cls, rhs: str, data: pd.DataFrame, contrasts=None) -> "FeTerm":
+        """The term of a formula's fixed-effects part ``rhs``, with ``contrasts`` (see :func:`apply_contrasts`)."""
+        rhs, context = apply_contrasts(rhs, contrasts, data)
+        Xfull, names, spec = build_matrix(rhs, data, f"the fixed-effects matrix for {rhs!r}", context)
+        return cls(Xfull, rename_intercept(names), spec=spec, context=context, stacklevel=5)
 
     @property
     def spec(self):
@@ -116,4 +107,7 @@ class FeTerm:
 
     def new_X(self, data: pd.DataFrame) -> np.ndarray:
         """The full-rank model matrix for new data, encoded as at fitting time."""
+        if self._spec is None:
+            raise TypeError("this fixed-effects term was built from a matrix, not from a formula; encode new data "
+                            "as it was and use linear_predictor()")
         return encode_new(self.spec, data, "fixed effects", self.context)[:, self.keep]

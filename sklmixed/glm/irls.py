@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning
 
 __all__ = ["fit_glm", "working_response_and_weights"]
 

@@ -21,6 +21,7 @@ class Family:
     name = "family"
     canonical_link = "identity"
     links = ("identity",)
+    #: whether the family has a scale parameter φ to estimate (counted in ``dof``, shown as Residual)
     has_dispersion = False
 
     def variance(self, mu):
@@ -40,8 +41,23 @@ class Family:
     def clip_mu(self, mu):
         return mu
 
+    def saturated(self, mu) -> int:
+        """How many fitted means sit numerically on the boundary of the support (a sign of separation)."""
+        return 0
+
     def check_response(self, y, wt) -> None:
         """Raise a ``ValueError`` for responses outside the support."""
+
+    def encode_response(self, values, name: str) -> tuple[np.ndarray, tuple | None]:
+        """The response as floats, and its levels when it was coded from labels (else None).
+
+        Numeric families take numbers; :class:`Bernoulli` also takes booleans and two-level
+        factors. Raises a ``TypeError`` naming the response for any other dtype.
+        """
+        if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values):
+            raise TypeError(f"the response {name!r} must be numeric for the {self.name} family, got dtype "
+                            f"{values.dtype}")
+        return np.asarray(values, dtype=float), None
 
     def make_link(self, link=None):
         link = get_link(self.canonical_link if link is None else link)
@@ -52,6 +68,12 @@ class Family:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
 _BINARY_LINKS = ("logit", "probit", "cloglog", "log", "identity")
@@ -71,6 +93,9 @@ class Bernoulli(Family):
     def clip_mu(self, mu):
         return np.clip(mu, _TINY, 1.0 - _TINY)
 
+    def saturated(self, mu) -> int:
+        return int(np.sum((mu < 1e-8) | (mu > 1 - 1e-8)))
+
     def dev_resid(self, y, mu, wt):
         # y is 0 or 1: the deviance is -2 log of the probability of the observed outcome
         return -2.0 * wt * np.log(np.where(y > 0.5, mu, 1.0 - mu))
@@ -80,6 +105,9 @@ class Bernoulli(Family):
 
     def initial_mu(self, y, wt):
         return (y + 0.5) / 2.0
+
+    def encode_response(self, values, name):
+        return binary_response(values, name)
 
     def check_response(self, y, wt):
         bad = ~np.isin(y, (0.0, 1.0))
@@ -104,6 +132,9 @@ class Binomial(Bernoulli):
     def initial_mu(self, y, wt):
         return (wt * y + 0.5) / (wt + 1.0)
 
+    def encode_response(self, values, name):
+        return Family.encode_response(self, values, name)
+
     def check_response(self, y, wt):
         bad = (y < 0) | (y > 1)
         if bad.any():
@@ -116,11 +147,23 @@ class Binomial(Bernoulli):
 
 
 class Poisson(Family):
-    """Counts."""
+    """Counts.
+
+    Parameters
+    ----------
+    whole_numbers : bool, default=True
+        Require whole-number responses. False accepts any non-negative response, as
+        scikit-learn's ``PoissonRegressor``: the deviance, IRLS and PIRLS need ``y >= 0``
+        only, and a non-integer response gives the quasi-likelihood fit (its
+        log-likelihood is then not a probability).
+    """
 
     name = "Poisson"
     canonical_link = "log"
     links = ("log", "identity", "sqrt")
+
+    def __init__(self, whole_numbers: bool = True):
+        self.whole_numbers = bool(whole_numbers)
 
     def variance(self, mu):
         return mu
@@ -138,6 +181,10 @@ class Poisson(Family):
         return y + 0.1
 
     def check_response(self, y, wt):
+        if not self.whole_numbers:
+            if np.any(y < 0):
+                raise ValueError("Some value(s) of y are negative which is not allowed for the Poisson family.")
+            return
         bad = (y < 0) | (np.abs(y - np.rint(y)) > 0)
         if bad.any():
             raise ValueError(f"a Poisson response must be a non-negative whole number; {int(bad.sum())} value(s) "

@@ -1,27 +1,85 @@
-"""What linear and generalized linear mixed models share: terms, θ, estimates, tables."""
+"""What linear and generalized linear mixed models share: terms, θ, estimates, tables.
+
+:class:`MixedModel` is abstract: a model supplies its objective, its residual scale, its
+conditional modes, its log-likelihood, its fitted values and the header of its summary;
+everything else (θ and λ, fixed and random effects, variance components, information
+criteria, predictions for new data) is written once here.
+"""
 
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
-from .exceptions import ConvergenceWarning  # noqa: F401  (re-exported for users of the core)
+from ..exceptions import ConvergenceWarning, NotFittedError
 
 __all__ = ["MixedModel", "NotFittedError"]
 
-
-class NotFittedError(ValueError, AttributeError):
-    """A result was asked of a model that has not been fit."""
+_NEW_LEVELS = ("population", "error")
 
 
-class MixedModel:
-    """Base class: random-effects terms ``reterms``, fixed-effects term ``feterm``, ``optsum``."""
+def check_new_levels(new_levels) -> str:
+    """Validate the ``new_levels`` option of predictions."""
+    if new_levels not in _NEW_LEVELS:
+        raise ValueError(f"new_levels must be 'population' or 'error', got {new_levels!r}")
+    return new_levels
+
+
+class MixedModel(ABC):
+    """Base class: random-effects terms ``reterms``, fixed-effects term ``feterm``, the factor, ``optsum``.
+
+    Subclasses set ``formula``, ``feterm``, ``reterms``, ``n``, ``_factor`` and ``optsum``
+    when they are built, and supply the abstract members below.
+    """
 
     _fitted = False
+
+    # ------------------------------------------------------------------ supplied by each model
+    @property
+    @abstractmethod
+    def objective(self) -> float:
+        """The criterion the fit minimises, at the current parameters."""
+
+    @property
+    @abstractmethod
+    def sigma(self) -> float:
+        """The residual scale (NaN for families without one)."""
+
+    @property
+    @abstractmethod
+    def has_dispersion(self) -> bool:
+        """Whether the model estimates a residual scale (a parameter counted in ``dof``)."""
+
+    @property
+    @abstractmethod
+    def loglikelihood(self) -> float:
+        """Log-likelihood at the estimates."""
+
+    @abstractmethod
+    def _u(self) -> list[np.ndarray]:
+        """Spherical conditional modes, ``nlev x S`` per term."""
+
+    @abstractmethod
+    def _vcov_scale(self) -> float:
+        """The factor turning ``(L_XX L_XX')⁻¹`` into the covariance of β̂ (σ² for an LMM)."""
+
+    @abstractmethod
+    def fitted(self) -> np.ndarray:
+        """Fitted values at the estimates."""
+
+    @abstractmethod
+    def summary_header(self) -> list[str]:
+        """The lines that open the model's summary: what was fit, how, and the fit statistics."""
+
+    def within_level_estimates(self, j: int, b: np.ndarray):
+        """Per-level least-squares estimates of term ``j``'s coefficients (shrinkage plots)."""
+        raise NotImplementedError(f"shrinkage plots compare per-level least-squares fits with the mixed model and "
+                                  f"are available for linear mixed models only, not a {type(self).__name__}")
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -32,20 +90,7 @@ class MixedModel:
         return np.concatenate([r.theta for r in self.reterms])
 
     def _install_theta(self, theta) -> None:
-        theta = np.asarray(theta, dtype=float)
-        # the terms never change once built: where each one's θ entries go is worked out once
-        slots = self.__dict__.get("_theta_slots")
-        if slots is None:
-            slots, offset = [], 0
-            for r in self.reterms:
-                slots.append((r.lambda_, r.theta_rows, r.theta_cols, slice(offset, offset + r.ntheta)))
-                offset += r.ntheta
-            self._theta_slots = slots
-            self._ntheta = offset
-        if theta.shape != (self._ntheta,):
-            raise ValueError(f"theta must have length {self._ntheta}, got shape {theta.shape}")
-        for lam, rows, cols, span in slots:
-            lam[rows, cols] = theta[span]
+        self._factor.install_theta(theta)
 
     @property
     def ntheta(self) -> int:
@@ -61,6 +106,11 @@ class MixedModel:
         """Natural unit of every θ entry: 1, unless a random-effects covariate is on a huge or tiny
         scale (see :attr:`ReMat.column_scale`)."""
         return np.concatenate([r.theta_scale for r in self.reterms]) if self.reterms else np.zeros(0)
+
+    @property
+    def initial_theta(self) -> np.ndarray:
+        """θ with λ the identity (in the units of :attr:`theta_scale`), as MixedModels.jl starts."""
+        return np.concatenate([r.initial_theta for r in self.reterms]) if self.reterms else np.zeros(0)
 
     def _scale_optimizer_settings(self, optsum, beta_start=None, *, tolerances=True) -> None:
         """Scale the optimiser's first steps (and, with ``tolerances``, ``xtol_abs``) to :attr:`theta_scale`.
@@ -88,23 +138,26 @@ class MixedModel:
     def theta_lowerbd(self) -> np.ndarray:
         return np.concatenate([r.lowerbd for r in self.reterms]) if self.reterms else np.zeros(0)
 
-    def _flip_negative_columns(self) -> None:
-        """Flip λ columns with a negative diagonal: ΛΛ' (and the objective) stay the same."""
+    def _rectify_theta(self, theta) -> np.ndarray:
+        """θ with λ columns of negative diagonal flipped (:meth:`ReMat.rectify`): same ΛΛ', within bounds."""
+        self._install_theta(theta)
         for r in self.reterms:
-            signs = np.where(np.diag(r.lambda_) < 0, -1.0, 1.0)
-            r.lambda_[...] = np.tril(r.lambda_ * signs[None, :])
+            r.rectify()
+        return self.theta
 
     def _unscaled_vcov(self) -> np.ndarray:
         """``(L_XX L_XX')⁻¹`` from the fixed-effects block of the factor."""
         p = self.feterm.rank
-        if getattr(self._factor, "fixed_singular", False):
+        if self._factor.fixed_singular:
             warnings.warn("the fixed-effects block of the working model is singular at the estimates (the "
                           "data may be separable): standard errors of the fixed effects are not available",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=4)
             return np.full((p, p), np.nan)
-        Lxx = self._factor.L[-1][-1][:p, :p]
-        Linv = solve_triangular(Lxx, np.eye(p), lower=True)
+        Linv = solve_triangular(self._factor.fixed_block(), np.eye(p), lower=True)
         return Linv.T @ Linv
+
+    def _vcov_kept(self) -> np.ndarray:
+        return self._vcov_scale() * self._unscaled_vcov()
 
     def issingular(self, theta=None, *, atol: float = 0.0, rtol: float | None = None) -> bool:
         """True when a θ bounded at 0 is (approximately) 0: a singular covariance matrix."""
@@ -195,26 +248,60 @@ class MixedModel:
             eta += np.einsum("sn,ns->n", r.z, b[r.refs])
         return eta
 
+    def linear_predictor(self, X, codes, z=None, *, new_levels="population") -> np.ndarray:
+        """The linear predictor ``Xβ + Σ_j Z_j b_j`` for new data already encoded.
+
+        Parameters
+        ----------
+        X : ndarray of shape (m, len(coefnames))
+            Every fixed-effects column (those dropped as collinear are ignored).
+        codes : list of ndarray of int
+            Per random-effects term (in ``reterms`` order), the level of every row; -1 for a
+            level not seen in fitting (or a missing label).
+        z : list of ndarray of shape (S, m) or None, optional
+            Per term, its columns for the new rows; None (or a None entry) for an intercept-only
+            term.
+        new_levels : {"population", "error"}, default="population"
+            Rows of unseen levels get a zero random effect (the population value) or raise.
+        """
+        self._check_fitted()
+        X = np.asarray(X, dtype=float)
+        eta = X[:, self.feterm.keep] @ self.beta
+        z = [None] * len(self.reterms) if z is None else list(z)
+        return eta + self._re_part(list(codes), z, check_new_levels(new_levels), len(eta))
+
+    def _re_part(self, codes, zs, new_levels, m, describe=None) -> np.ndarray:
+        """``Σ_j Z_j b_j`` over the terms for rows at levels ``codes`` with columns ``zs``.
+
+        ``describe(j, unseen)`` words the rows of unseen levels of term ``j`` for the error.
+        """
+        out = np.zeros(m)
+        for j, (r, b, c, z) in enumerate(zip(self.reterms, self._b(), codes, zs)):
+            c = np.asarray(c, dtype=np.int64)
+            unseen = c < 0
+            if unseen.any() and new_levels == "error":
+                what = describe(j, unseen) if describe else ""
+                raise ValueError(f"{int(unseen.sum())} row(s) have levels of {r.name!r} not seen in fitting{what}; "
+                                 "use new_levels='population' to predict them at the population level")
+            bb = np.where(unseen[:, None], 0.0, b[np.maximum(c, 0)])
+            out += bb[:, 0] if z is None and r.S == 1 else np.einsum("sn,ns->n", z, bb)
+        return out
+
     def _random_part(self, data: pd.DataFrame, new_levels: str) -> np.ndarray:
         """``Σ_j Z_j b_j`` for new data; unseen levels contribute 0 or raise."""
-        if new_levels not in ("population", "error"):
-            raise ValueError(f"new_levels must be 'population' or 'error', got {new_levels!r}")
-        out = np.zeros(len(data))
-        for r, b in zip(self.reterms, self._b()):
+        check_new_levels(new_levels)
+        codes, zs = [], []
+        for r in self.reterms:
             missing = [f for f in r.grouping.factors if f not in data.columns]
             if missing:
                 raise ValueError(f"new data lacks the grouping column(s) {missing}")
-            codes = r.grouping.codes(data)
-            unseen = codes < 0
-            if unseen.any() and new_levels == "error":
-                first = data.loc[unseen, list(r.grouping.factors)].drop_duplicates().head(5)
-                raise ValueError(f"{int(unseen.sum())} row(s) have levels of {r.name!r} not seen in fitting, "
-                                 f"e.g. {first.to_dict('records')}; use new_levels='population' to predict them "
-                                 "at the population level")
-            z = r.new_z(data)
-            bb = np.where(unseen[:, None], 0.0, b[np.maximum(codes, 0)])
-            out += np.einsum("sn,ns->n", z, bb)
-        return out
+            codes.append(r.grouping.codes(data))
+            zs.append(r.new_z(data))
+
+        def describe(j, unseen):
+            factors = list(self.reterms[j].grouping.factors)
+            return f", e.g. {data.loc[unseen, factors].drop_duplicates().head(5).to_dict('records')}"
+        return self._re_part(codes, zs, new_levels, len(data), describe)
 
     def var_components(self) -> pd.DataFrame:
         """Variances, standard deviations and correlations of the random effects.
@@ -223,7 +310,7 @@ class MixedModel:
         Correlation columns ``corr_1, ...`` hold the lower triangle.
         """
         self._check_fitted()
-        scale = self._vc_scale()
+        scale = self.sigma if self.has_dispersion else 1.0
         rows = []
         maxS = max(r.S for r in self.reterms)
         for r in self.reterms:
@@ -237,13 +324,10 @@ class MixedModel:
                 for b in range(maxS - 1):
                     row[f"corr_{b + 1}"] = (corr[a, b] if r.free[a, b] else 0.0) if b < a else np.nan
                 rows.append(row)
-        if self._has_dispersion():
+        if self.has_dispersion:
             s = self.sigma
             rows.append({"group": "Residual", "column": "", "variance": s * s, "std_dev": s})
         return pd.DataFrame(rows)
-
-    def _vc_scale(self) -> float:
-        return self.sigma if self._has_dispersion() else 1.0
 
     # ------------------------------------------------------------------ fit statistics
     @property
@@ -253,7 +337,7 @@ class MixedModel:
     @property
     def dof(self) -> int:
         """Number of estimated parameters: β, θ and (if any) the residual scale."""
-        return self.feterm.rank + self.ntheta + int(self._has_dispersion())
+        return self.feterm.rank + self.ntheta + int(self.has_dispersion)
 
     @property
     def aic(self) -> float:
@@ -275,7 +359,7 @@ class MixedModel:
         return self._factor.block_description()
 
     def __str__(self) -> str:
-        from .display import summary
+        from ..report.summary import summary  # report knows models only through this interface
 
         return summary(self)
 

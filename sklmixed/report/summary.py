@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["summary", "format_pvalue", "variance_table", "coef_table_text"]
+__all__ = ["summary", "format_pvalue", "variance_table", "coef_table_text", "stats_row"]
 
 
 def format_pvalue(p: float) -> str:
@@ -25,7 +25,7 @@ def _g(x: float, digits: int = 6) -> str:
     return f"{x:.{digits}g}"
 
 
-def _stats_row(names, values) -> str:
+def stats_row(names, values) -> str:
     head = "".join(f"{n:>11}" for n in names)
     vals = "".join(f"{v:>11.4f}" for v in values)
     return head + "\n" + vals
@@ -74,28 +74,10 @@ def _levels_line(m) -> str:
 
 
 def summary(m) -> str:
-    """The summary ``print(model)`` shows."""
-    from .linearmixedmodel import LinearMixedModel
-
+    """The summary ``print(model)`` shows: the model's own header, then the tables every model has."""
     if not m._fitted:
         return f"{type(m).__name__} (not fit)\n  {m.formula.text}\n"
-    out = []
-    if isinstance(m, LinearMixedModel):
-        out.append("Linear mixed model fit by " + ("REML" if m.reml else "maximum likelihood"))
-        out.append(f" {m.formula.text}")
-        if m.reml:
-            out.append(f" REML criterion at convergence: {m.objective:.4f}")
-        else:
-            out.append(_stats_row(("logLik", "-2 logLik", "AIC", "AICc", "BIC"),
-                                  (m.loglikelihood, -2 * m.loglikelihood, m.aic, m.aicc, m.bic)))
-    else:
-        out.append(f"Generalized Linear Mixed Model fit by maximum likelihood (nAGQ = {m.optsum.nagq})")
-        out.append(f"  {m.formula.text}")
-        out.append(f"  Distribution: {m.family.name}")
-        out.append(f"  Link: {m.link.name}")
-        out.append("")
-        out.append(_stats_row(("logLik", "deviance", "AIC", "AICc", "BIC"),
-                              (m.loglikelihood, m.deviance, m.aic, m.aicc, m.bic)))
+    out = list(m.summary_header())
     out.append("")
     out.append("Variance components:")
     out.append(variance_table(m))

@@ -1,145 +1,20 @@
-"""Random-effects terms: one :class:`ReMat` per grouping factor."""
+"""Random-effects terms: one :class:`ReMat` per grouping factor, the only place θ becomes λ."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .data import build_matrix, concrete_spec, encode_new
-from .formula import BarTerm
+from ..formula.design import build_matrix, concrete_spec, encode_new, rename_intercept
+from ..formula.parse import BarTerm
+from .grouping import GroupingFactor
 
-__all__ = ["ReMat", "GroupingFactor", "build_remats", "rename_intercept"]
-
-
-def rename_intercept(names) -> list[str]:
-    """formulaic's ``Intercept`` is MixedModels' and lme4's ``(Intercept)``."""
-    return ["(Intercept)" if n == "Intercept" else str(n) for n in names]
+__all__ = ["ReMat", "FormulaColumns", "ArrayColumns", "build_remats", "block_pattern", "theta_spans"]
 
 
-def _sorted_levels(values: pd.Series) -> pd.Index:
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        used = pd.unique(values.cat.codes[values.cat.codes >= 0])
-        return pd.Index(values.cat.categories[np.sort(used)])
-    uniq = pd.unique(values.dropna())
-    try:
-        return pd.Index(np.sort(uniq))
-    except TypeError:  # mixed types: order by text, still deterministic
-        return pd.Index(sorted(uniq, key=str))
-
-
-def _levels_and_codes(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
-    """``_sorted_levels(values)`` and every value's index in it (-1 for a missing value).
-
-    One pass that factorizes the values and ranks the few distinct ones, instead of sorting
-    the distinct values and then looking every row up in them; the levels come out exactly
-    as :func:`_sorted_levels` builds them.
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cat_codes = np.asarray(values.array.codes)
-        categories = values.array.categories
-        used = np.zeros(len(categories), dtype=bool)
-        used[cat_codes[cat_codes >= 0]] = True
-        # the extra last slot maps the missing-value code -1 to -1
-        remap = np.full(len(categories) + 1, -1, dtype=np.int64)
-        positions = np.flatnonzero(used)
-        remap[positions] = np.arange(len(positions))
-        # an Index is immutable: all categories used, it can be shared as it is
-        levels = categories if len(positions) == len(categories) else categories[positions]
-        return levels, remap[cat_codes]
-    raw, uniq = pd.factorize(values)
-    uniq = np.asarray(uniq)
-    try:
-        order = np.argsort(uniq, kind="stable")
-    except TypeError:  # mixed types: _sorted_levels orders them by text
-        levels = _sorted_levels(values)
-        return levels, levels.get_indexer(values).astype(np.int64)
-    rank = np.empty(len(order) + 1, dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    rank[-1] = -1
-    return pd.Index(uniq[order]), rank[raw]
-
-
-def _multiindex(parts, combos, names) -> pd.MultiIndex:
-    """``pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos)], names=names)``.
-
-    ``from_arrays`` factorizes every array again to find its levels, which costs more than
-    all the rest of a grouping factor. When every part is sorted and of a plain dtype, its
-    levels are the used entries of the part, in order, and the codes their ranks among
-    them; anything else is left to ``from_arrays``.
-    """
-    if not all(p.is_monotonic_increasing and p.is_unique and _plain_level_dtype(p.dtype) for p in parts):
-        return pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos)], names=names)
-    levels, codes = [], []
-    for p, c in zip(parts, combos):
-        used = np.unique(c)
-        levels.append(p[used])
-        codes.append(np.searchsorted(used, c))
-    return pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
-
-
-def _plain_level_dtype(dtype) -> bool:
-    return (isinstance(dtype, np.dtype) and dtype.kind in "iufb") or isinstance(dtype, pd.StringDtype)
-
-
-@dataclass
-class GroupingFactor:
-    """The levels of a grouping factor (a column, or an interaction of columns)."""
-
-    factors: tuple[str, ...]
-    levels: pd.Index
-
-    @classmethod
-    def from_data(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> "GroupingFactor":
-        return cls.with_codes(data, factors)[0]
-
-    @classmethod
-    def with_codes(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> tuple["GroupingFactor", np.ndarray]:
-        """The grouping factor of ``data`` and the level index of every row, in one pass.
-
-        The codes equal ``GroupingFactor.from_data(data, factors).codes(data)``.
-        """
-        if len(factors) == 1:
-            levels, codes = _levels_and_codes(data[factors[0]])
-            return cls(factors, levels), codes
-        parts, codes = zip(*(_levels_and_codes(data[f]) for f in factors))
-        sizes = [max(len(p), 1) for p in parts]
-        if min(c.min(initial=0) for c in codes) < 0 or np.prod(sizes, dtype=float) >= 2.0**62:
-            # a missing value (only outside prepare_data) or too many combinations for one int64 key
-            stacked = np.stack(codes, axis=1)
-            combos = np.unique(stacked, axis=0)
-            levels = pd.MultiIndex.from_arrays([p[c] for p, c in zip(parts, combos.T)], names=list(factors))
-            gf = cls(factors, levels)
-            return gf, gf.codes(data)
-        # one mixed-radix key per row orders the combinations as np.unique(axis=0) does
-        key = np.ravel_multi_index(codes, sizes)
-        uniq, inverse = np.unique(key, return_inverse=True)
-        combos = np.unravel_index(uniq, sizes)
-        levels = _multiindex(parts, combos, list(factors))
-        return cls(factors, levels), inverse.reshape(-1).astype(np.int64)
-
-    @property
-    def name(self) -> str:
-        return ":".join(self.factors)
-
-    def codes(self, data: pd.DataFrame) -> np.ndarray:
-        """Level index of every row of ``data``; -1 for levels not seen in fitting."""
-        if len(self.factors) == 1:
-            return self.levels.get_indexer(data[self.factors[0]]).astype(np.int64)
-        keys = pd.MultiIndex.from_arrays([data[f] for f in self.factors])
-        return self.levels.get_indexer(keys).astype(np.int64)
-
-    @property
-    def labels(self) -> list[str]:
-        if isinstance(self.levels, pd.MultiIndex):
-            return [":".join(map(str, t)) for t in self.levels]
-        return [str(v) for v in self.levels]
-
-
-class _LhsColumns:
-    """Builds one bar term's left-hand-side columns, now and on new data."""
+class FormulaColumns:
+    """The columns of one bar term's left-hand side, built from the formula, now and on new data."""
 
     def __init__(self, lhs: str, data: pd.DataFrame):
         self.lhs = lhs
@@ -170,6 +45,52 @@ class _LhsColumns:
         return encode_new(self.spec, data, f"random-effects term ({self.lhs} | ...)").T
 
 
+class ArrayColumns:
+    """Random-effects columns given as an array (by the scikit-learn estimators, say).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, S)
+        The columns, one row per observation.
+    names : list of str
+        Their names.
+    intercept_only : bool, default=False
+        True when ``z`` is a single column of ones (a random intercept alone).
+
+    New data cannot be encoded from a DataFrame: whoever built the columns encodes them and
+    passes them to :meth:`~sklmixed.models.mixedmodel.MixedModel.linear_predictor`.
+    """
+
+    def __init__(self, z, names, *, intercept_only=False):
+        z = np.asarray(z, dtype=float)
+        if z.ndim != 2 or z.shape[1] != len(names) or not names:
+            raise ValueError(f"random-effects columns need shape (n, {len(names)}), got {z.shape}")
+        if not np.all(np.isfinite(z)):
+            raise ValueError(f"the random-effects column(s) {list(names)} have non-finite values")
+        self.z = np.ascontiguousarray(z.T)
+        self.names = [str(n) for n in names]
+        self.intercept_only = bool(intercept_only) and z.shape[1] == 1
+
+    def columns(self, data):
+        raise TypeError(f"the random-effects columns {self.names} were built from arrays, not from a formula; "
+                        "encode new data as they were and use linear_predictor()")
+
+
+def block_pattern(sizes) -> np.ndarray:
+    """The free entries of λ for column blocks of these sizes: each block's lower triangle.
+
+    Blocks are the left-hand sides of the bar terms on one grouping factor, amalgamated into
+    one term; entries between blocks stay 0 (uncorrelated), as for ``||``.
+    """
+    total = int(sum(sizes))
+    free = np.zeros((total, total), dtype=bool)
+    offset = 0
+    for size in sizes:
+        free[offset : offset + size, offset : offset + size] = np.tril(np.ones((size, size), dtype=bool))
+        offset += size
+    return free
+
+
 class ReMat:
     r"""One random-effects term: a grouping factor and the columns it multiplies.
 
@@ -194,13 +115,13 @@ class ReMat:
         Which entries of ``lambda_`` are parameters.
     """
 
-    def __init__(self, grouping: GroupingFactor, refs, lhs_terms: list[_LhsColumns], free):
+    def __init__(self, grouping: GroupingFactor, refs, lhs_terms, free=None):
         self.grouping = grouping
         self.refs = np.asarray(refs, dtype=np.int64)
         self.lhs_terms = lhs_terms
         self.z = np.vstack([t.z for t in lhs_terms])
         self.cnames = [n for t in lhs_terms for n in t.names]
-        self.free = np.asarray(free, dtype=bool)
+        self.free = block_pattern([t.z.shape[0] for t in lhs_terms]) if free is None else np.asarray(free, dtype=bool)
         self.lambda_ = np.eye(self.S)
         # column-major order of the lower triangle, as lme4 and MixedModels
         cols, rows = np.nonzero(self.free.T)
@@ -241,7 +162,19 @@ class ReMat:
 
     @theta.setter
     def theta(self, value) -> None:
-        self.lambda_[self.theta_rows, self.theta_cols] = value
+        self.set_theta(value)
+
+    def set_theta(self, values) -> None:
+        """Write θ's entries into λ in place: the one place θ becomes λ.
+
+        λ is updated in place because the compiled factor program holds this array.
+        """
+        self.lambda_[self.theta_rows, self.theta_cols] = values
+
+    def rectify(self) -> None:
+        """Flip λ columns with a negative diagonal: ΛΛ' (and every objective) stays the same."""
+        signs = np.where(np.diag(self.lambda_) < 0, -1.0, 1.0)
+        self.lambda_[...] = np.tril(self.lambda_ * signs[None, :])
 
     @property
     def lowerbd(self) -> np.ndarray:
@@ -313,13 +246,15 @@ def build_remats(bars: tuple[BarTerm, ...], data: pd.DataFrame) -> list[ReMat]:
     remats = []
     for factors, members in groups.items():
         grouping, refs = GroupingFactor.with_codes(data, factors)
-        lhs_terms = [_LhsColumns(b.lhs, data) for b in members]
-        sizes = [t.z.shape[0] for t in lhs_terms]
-        free = np.zeros((sum(sizes), sum(sizes)), dtype=bool)
-        offset = 0
-        for size in sizes:
-            free[offset : offset + size, offset : offset + size] = np.tril(np.ones((size, size), dtype=bool))
-            offset += size
-        remats.append(ReMat(grouping, refs, lhs_terms, free))
+        remats.append(ReMat(grouping, refs, [FormulaColumns(b.lhs, data) for b in members]))
     order = sorted(range(len(remats)), key=lambda i: -remats[i].nranef)
     return [remats[i] for i in order]
+
+
+def theta_spans(remats) -> list[tuple["ReMat", slice]]:
+    """Every term with the slice of the stacked θ vector that holds its entries."""
+    out, offset = [], 0
+    for r in remats:
+        out.append((r, slice(offset, offset + r.ntheta)))
+        offset += r.ntheta
+    return out

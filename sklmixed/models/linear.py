@@ -7,16 +7,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .blocks import PosDefError
-from .cholesky import BlockedCholesky
-from .data import case_weights, prepare_data, response_values
-from .exceptions import ConvergenceWarning
-from .fixed import FeTerm
-from .formula import parse_formula
+from ..exceptions import ConvergenceWarning, PosDefError
+from ..formula.frame import case_weights, prepare_data, response_values
+from ..formula.parse import MixedFormula, parse_formula
+from ..linalg.factor import BlockedCholesky
+from ..optim import OptSummary, blas_limit, optimize
+from ..terms.feterm import FeTerm
+from ..terms.remat import build_remats
 from .mixedmodel import MixedModel
-from .optimizer import blas_limit, optimize
-from .optsummary import OptSummary
-from .remat import build_remats
+from .objective import profiled_deviance
 
 __all__ = ["LinearMixedModel"]
 
@@ -90,20 +89,54 @@ class LinearMixedModel(MixedModel):
     """
 
     def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise"):
-        self.formula = parse_formula(formula)
-        frame, keep = prepare_data(self.formula, data, extra=[weights] if isinstance(weights, str) else [],
+        formula = parse_formula(formula)
+        frame, keep = prepare_data(formula, data, extra=[weights] if isinstance(weights, str) else [],
                                    missing=missing)
+        y = _numeric_response(response_values(formula, frame), formula.response)
+        self._setup(formula, FeTerm.from_formula(formula.fixed, frame, contrasts), build_remats(formula.bars, frame),
+                    y, case_weights(weights, frame, len(frame), keep))
         self.n_dropped = int((~keep).sum())
-        self._setup(frame, response_values(self.formula, frame), contrasts,
-                    case_weights(weights, frame, len(frame), keep))
 
-    def _setup(self, frame, y, contrasts, weights) -> None:
-        self.n = len(frame)
-        self.feterm = FeTerm(self.formula.fixed, frame, contrasts)
-        self.y = _numeric_response(y, self.formula.response)
+    @classmethod
+    def from_terms(cls, y, feterm: FeTerm, reterms, *, weights=None, formula=None) -> "LinearMixedModel":
+        """A model of response ``y`` built from terms made elsewhere (by the scikit-learn estimators, say).
+
+        Parameters
+        ----------
+        y : array-like of shape (n,)
+            The response.
+        feterm : FeTerm
+            The fixed-effects term.
+        reterms : list of ReMat
+            The random-effects terms (sorted here by decreasing number of random effects).
+        weights : array-like of shape (n,), optional
+            Positive case weights.
+        formula : MixedFormula or str, optional
+            How the model is shown in summaries; by default it is spelled out from the terms.
+        """
+        self = cls.__new__(cls)
+        reterms = sorted(reterms, key=lambda r: -r.nranef)
+        formula = describe_terms(feterm, reterms, "y") if formula is None else formula
+        formula = formula if isinstance(formula, MixedFormula) else MixedFormula(str(formula), "y", "", ())
+        y = _numeric_response(pd.Series(np.asarray(y)), formula.response)
+        n = len(y)
+        if feterm.X.shape[0] != n or any(len(r.refs) != n for r in reterms):
+            raise ValueError(f"the terms have {feterm.X.shape[0]} rows and the response {n}")
+        if weights is not None:
+            weights = case_weights(np.asarray(weights), None, n)
+        self._setup(formula, feterm, list(reterms), y, weights)
+        self.n_dropped = 0
+        return self
+
+    def _setup(self, formula, feterm, reterms, y, weights) -> None:
+        self.formula = formula
+        self.n = len(y)
+        self.feterm = feterm
+        self.y = y
         self.weights = weights
-        self.reterms = build_remats(self.formula.bars, frame)
+        self.reterms = reterms
         self._factor = BlockedCholesky(self.reterms, np.column_stack([self.feterm.X, self.y]), weights)
+        self._sum_log_weights = None if weights is None else np.sum(np.log(weights))
         theta0 = self._start_theta("moments")
         self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
         self._scale_optimizer_settings(self.optsum)
@@ -112,7 +145,7 @@ class LinearMixedModel(MixedModel):
 
     def _start_theta(self, start) -> np.ndarray:
         """The starting θ that ``start`` names (see :meth:`fit`)."""
-        ones = np.concatenate([r.initial_theta for r in self.reterms])
+        ones = self.initial_theta
         if isinstance(start, str):
             if start == "ones":
                 return ones
@@ -139,54 +172,32 @@ class LinearMixedModel(MixedModel):
     def _dof_denom(self, reml) -> int:
         return self.n - self.feterm.rank if reml else self.n
 
-    def _criterion(self, reml):
-        """``f(logdet, pwrss)``: the objective from the factor's log-determinant and penalised RSS."""
-        nu = self._dof_denom(reml)
-        logw = None if self.weights is None else np.sum(np.log(self.weights))
-        log, two_pi = np.log, 2.0 * np.pi
-
-        def criterion(logdet, pwrss):
-            val = logdet + nu * (1.0 + log(two_pi * pwrss / nu))
-            return float(val if logw is None else val - logw)
-        return criterion
-
-    def _objective_from_L(self, reml) -> float:
-        return float(self._criterion(reml)(self._factor.logdet(reml), self._factor.pwrss))
-
-    def objective_at(self, theta, reml=None) -> float:
-        """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
-        self._factored_at = None
-        self._install_theta(theta)
-        self._factor.update_L()
-        self._factored_at = np.array(theta, dtype=float)  # what the factor now holds
-        return self._objective_from_L(self.reml if reml is None else reml)
-
     def _objective_function(self, reml):
-        """:meth:`objective_at` for the optimiser, with what it looks up each time looked up once.
+        """The objective at θ for the optimiser and :meth:`objective_at`: install θ, refactor, evaluate.
 
-        ``theta`` must be a fresh array (the optimiser copies NLopt's buffer): it is kept.
+        ``theta`` must be a fresh float array of the right length (the optimiser copies NLopt's
+        buffer): it is kept as the point the factor holds.
         """
-        self._install_theta(self.theta)  # works out where θ goes
-        slots, program, factor = self._theta_slots, self._factor._program, self._factor
-        views, criterion = factor.logdet_views(reml), self._criterion(reml)
-        Lkk, p = factor.L[factor.k][factor.k], factor.p
-        factor.fixed_singular = False
-        log = np.log
+        factor, dof, logw = self._factor, self._dof_denom(reml), self._sum_log_weights
 
         def objective(theta):
             self._factored_at = None
-            for lam, rows, cols, span in slots:
-                lam[rows, cols] = theta[span]
-            for op in program:
-                op()
+            factor.evaluate(theta)
             self._factored_at = theta
-            return criterion(2.0 * sum(float(log(d).sum()) for d in views), float(Lkk[p, p]) ** 2)
+            return profiled_deviance(factor.logdet(reml), factor.pwrss, dof, logw)
         return objective
+
+    def objective_at(self, theta, reml=None) -> float:
+        """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
+        theta = np.array(theta, dtype=float)
+        self._install_theta(theta)  # checks the length
+        return self._objective_function(self.reml if reml is None else bool(reml))(theta)
 
     @property
     def objective(self) -> float:
         """The ML deviance (−2 log-likelihood) or REML criterion at the current θ."""
-        return self._objective_from_L(self.reml)
+        return profiled_deviance(self._factor.logdet(self.reml), self._factor.pwrss, self._dof_denom(self.reml),
+                                 self._sum_log_weights)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, *, reml=False, start=None, progress=None, fitlog=False):
@@ -227,7 +238,7 @@ class LinearMixedModel(MixedModel):
         objective = self._objective_function(self.reml)
         with blas_limit(self._factor.largest_dense):
             try:
-                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify)
+                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify_theta)
             except PosDefError:
                 # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
                 scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
@@ -236,7 +247,7 @@ class LinearMixedModel(MixedModel):
                 warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
                               f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
                 self.optsum.initial = self.optsum.initial / scale
-                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify)
+                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify_theta)
             # the optimum is most often the point evaluated last: its factor is already in place
             factored = getattr(self, "_factored_at", None)
             if factored is None or not np.array_equal(factored, xmin):
@@ -279,12 +290,6 @@ class LinearMixedModel(MixedModel):
                                  "number of observations). Remove the term, or give each level several "
                                  "observations")
 
-    def _rectify(self, theta) -> np.ndarray:
-        """Flip λ columns with a negative diagonal: same ΛΛ', θ within its bounds."""
-        self._install_theta(theta)
-        self._flip_negative_columns()
-        return self.theta
-
     def refit(self, y=None, *, reml=None, start="moments", progress=None, fitlog=False):
         """Fit again from a fresh start, optionally with a new response vector.
 
@@ -320,14 +325,15 @@ class LinearMixedModel(MixedModel):
         """Residual standard deviation σ̂."""
         return float(np.sqrt(self.pwrss / self._dof_denom(self.reml)))
 
-    def _has_dispersion(self) -> bool:
+    @property
+    def has_dispersion(self) -> bool:
         return True
 
     def _u(self) -> list[np.ndarray]:
         return self._factor.ranef_u(self.beta)
 
-    def _vcov_kept(self) -> np.ndarray:
-        return self.sigma**2 * self._unscaled_vcov()
+    def _vcov_scale(self) -> float:
+        return self.sigma**2
 
     @property
     def loglikelihood(self) -> float:
@@ -373,3 +379,52 @@ class LinearMixedModel(MixedModel):
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         return self.feterm.new_X(data) @ self.beta + self._random_part(data, new_levels)
+
+    # ------------------------------------------------------------------ reports
+    def summary_header(self) -> list[str]:
+        from ..report.summary import stats_row
+
+        lines = ["Linear mixed model fit by " + ("REML" if self.reml else "maximum likelihood"), f" {self.formula.text}"]
+        if self.reml:
+            lines.append(f" REML criterion at convergence: {self.objective:.4f}")
+        else:
+            lines.append(stats_row(("logLik", "-2 logLik", "AIC", "AICc", "BIC"),
+                                   (self.loglikelihood, -2 * self.loglikelihood, self.aic, self.aicc, self.bic)))
+        return lines
+
+    def within_level_estimates(self, j: int, b: np.ndarray):
+        """Per-level least-squares coefficients of term ``j``'s columns, and the fixed effects they vary around.
+
+        The response is the partial response of the term: the data less the fitted values,
+        plus the term's own random contribution ``b`` and the fixed effects of its columns.
+        For ``reaction ~ 1 + days + (1 + days | subj)`` these are the per-subject straight-line
+        fits of reaction on days; levels with too few observations give NaN.
+        """
+        r = self.reterms[j]
+        coef = self.coef()
+        beta = np.array([float(coef[c]) if c in coef.index and np.isfinite(coef[c]) else 0.0 for c in r.cnames])
+        z = r.z  # S x n
+        own = np.einsum("sn,ns->n", z, b[r.refs])
+        partial = self.residuals() + own + z.T @ beta
+        sw = np.ones(self.nobs) if self.weights is None else np.sqrt(self.weights)
+        est = np.full((r.nlev, r.S), np.nan)
+        for lev in range(r.nlev):  # a plot's worth of small fits, not a hot path
+            rows = np.flatnonzero(r.refs == lev)
+            A = z[:, rows].T * sw[rows, None]
+            if len(rows) < r.S or np.linalg.matrix_rank(A) < r.S:
+                continue
+            est[lev] = np.linalg.lstsq(A, partial[rows] * sw[rows], rcond=None)[0]
+        return est, beta
+
+
+def describe_terms(feterm, reterms, response: str) -> MixedFormula:
+    """A formula that spells out terms built without one (for summaries)."""
+    fixed = " + ".join(["1" if n == "(Intercept)" else n for n in feterm.names]) or "0"
+    if feterm.names and feterm.names[0] != "(Intercept)":
+        fixed = "0 + " + fixed
+    bars = []
+    for r in reterms:
+        cols = ["1" if c == "(Intercept)" else c for c in r.cnames]
+        bar = "|" if r.free[np.tril_indices(r.S, -1)].all() else "||"
+        bars.append(f"({' + '.join(cols)} {bar} {r.name})")
+    return MixedFormula(f"{response} ~ {' + '.join([fixed] + bars)}", response, fixed, ())

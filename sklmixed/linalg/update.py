@@ -1,0 +1,111 @@
+r"""``update_L``: the blocked Cholesky factorisation for the current θ, compiled once into a program.
+
+For the λ's installed in the terms, :math:`L` is the lower Cholesky factor of
+
+.. math::
+
+    \begin{bmatrix}\Lambda^\top Z^\top W Z\Lambda + I & \Lambda^\top Z^\top W [X y]\\
+    [X y]^\top W Z \Lambda & [X y]^\top W [X y]\end{bmatrix},
+
+computed block by block, left-looking, as MixedModels.jl's ``updateL!``:
+
+1. scale: :math:`L_{ij} = \Lambda_i^\top A_{ij} \Lambda_j`, plus :math:`I` on the
+   random-effects diagonal blocks (a small dense tail is scaled whole);
+2. for every block column :math:`j`: subtract from its blocks the products of the
+   columns :math:`jj < j` (rank updates on the diagonal, products below; a Schur update of
+   constant coefficients where one applies), factor :math:`L_{jj}`, and divide the blocks
+   below it by :math:`L_{jj}^\top`. The dense tail takes the updates from the columns left
+   of it, then one ``potrf`` factors it whole.
+
+The storage of every block is fixed by the :class:`~sklmixed.linalg.symbolic.Layout`, so each
+step's kernel is chosen once (:mod:`~sklmixed.linalg.kernels`) and bound to the block
+buffers: evaluating the objective runs the list of ops, with no dispatch and no Python loop
+over levels or observations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import kernels
+from .schur import schur_op
+
+__all__ = ["Program", "compile_update"]
+
+
+@dataclass(frozen=True)
+class Program:
+    """The compiled ``update_L``.
+
+    Attributes
+    ----------
+    ops : tuple of callables
+        Every step but the factorisation of the block that holds the fixed effects.
+    fixed : callable
+        That factorisation: the dense tail's ``potrf``, or the ``[X y]`` block's alone.
+    refresh : tuple of callables
+        What must be recomputed from ``A`` whenever ``A`` changes (Schur coefficients).
+    """
+
+    ops: tuple
+    fixed: object
+    refresh: tuple
+
+    def run(self) -> None:
+        for op in self.ops:
+            op()
+        self.fixed()
+
+
+def compile_update(layout, A, L, remats, tail) -> Program:
+    """The :class:`Program` of ``update_L`` for blocks ``A`` and ``L`` in ``layout``'s storage."""
+    k, t = layout.k, layout.tail
+    lam = [r.lambda_ for r in remats] + [None]
+    ops, refresh = [], []
+
+    # step 1: scale. A small dense tail is scaled whole, by two matrix products. In a large
+    # one, a dense diagonal block of L whose A block is diagonal (fill-in only) gets its
+    # diagonal alone, on a tail zeroed in one pass: a dense copy of a diagonal matrix costs more
+    if layout.fused:
+        ops.append(tail.scale_op(remats[t:]))
+    diagonal_A = set() if layout.fused else {j for j in range(t, k) if remats[j].S == 1}
+    if tail is not None and diagonal_A:
+        ops.append(tail.zero_op())
+    for j in range(k + 1):
+        for i in range(j, k + 1):
+            if layout.fused and j >= t:
+                continue
+            if i == j and j in diagonal_A:
+                ops.append(kernels.diagonal_scale_op(A[j][j], L[j][j], lam[j]))
+            else:
+                ops.append(kernels.scale_op(A[i][j], L[i][j], lam[i], lam[j], inflate=(i == j < k)))
+
+    # step 2: left-looking blocked Cholesky
+    def update(i, j, jj):
+        schur = schur_op(layout, A, L, remats, i, j, jj)
+        if schur is not None:
+            refresh.append(schur[1])
+            return schur[0]
+        if i == j:
+            return kernels.kernel(kernels.RANK_UPDATE, L[j][j], L[j][jj])(L[j][j], L[j][jj])
+        return kernels.kernel(kernels.PRODUCT, L[i][j], L[i][jj], L[j][jj])(L[i][j], L[i][jj], L[j][jj])
+
+    fixed = None
+    for j in range(k + 1):
+        left = range(min(j, t))
+        for jj in left:
+            ops.append(update(j, j, jj))
+        if j < t or (j == k and tail is None):
+            chol = kernels.kernel(kernels.CHOLESKY, L[j][j])(L[j][j])
+            if j == k:
+                fixed = chol
+            else:
+                ops.append(chol)
+        for i in range(j + 1, k + 1):
+            for jj in left:
+                ops.append(update(i, j, jj))
+            if j < t:
+                ops.append(kernels.kernel(kernels.RDIV, L[i][j], L[j][j])(L[i][j], L[j][j]))
+    if tail is not None:
+        fixed = tail.cholesky_op()
+    return Program(tuple(op for op in ops if op is not None), fixed, tuple(refresh))
