@@ -104,3 +104,15 @@ def insteval() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def verbagg() -> pd.DataFrame:
     return load_dataset("verbagg")
+
+
+@pytest.fixture(scope="session")
+def binomial_data() -> pd.DataFrame:
+    """Simulated binomial counts with 20 groups (the data of tests/data/glmm_lme4_reference.json)."""
+    return pd.read_csv(_TESTS_DIR / "data" / "glmm_binomial.csv")
+
+
+@pytest.fixture(scope="session")
+def poisson_data() -> pd.DataFrame:
+    """Simulated Poisson counts with 20 groups (the data of tests/data/glmm_lme4_reference.json)."""
+    return pd.read_csv(_TESTS_DIR / "data" / "glmm_poisson.csv")

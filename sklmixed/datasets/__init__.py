@@ -34,7 +34,7 @@ def _data_dir():
     return resources.files(_DATA_PACKAGE).joinpath(_DATA_DIR)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _index() -> dict[str, str]:
     """Map dataset name -> file name of the bundled data files."""
     found: dict[str, str] = {}
@@ -80,7 +80,7 @@ def _is_text(column: pd.Series) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_cached(name: str) -> pd.DataFrame:
     fname = _index()[name]
     compression = "gzip" if fname.endswith(".gz") else None

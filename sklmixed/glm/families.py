@@ -45,6 +45,16 @@ class Family:
         """How many fitted means sit numerically on the boundary of the support (a sign of separation)."""
         return 0
 
+    def dispersion(self, y, mu, wt, dof: int) -> float:
+        r"""The estimate of the dispersion φ of a family that has one (``has_dispersion``).
+
+        The Pearson estimate :math:`\sum_i w_i (y_i - \mu_i)^2 / V(\mu_i)` over the residual
+        degrees of freedom; a family may override it. 1 for families without dispersion.
+        """
+        if not self.has_dispersion:
+            return 1.0
+        return float(np.sum(wt * (y - mu) ** 2 / self.variance(mu)) / max(dof, 1))
+
     def check_response(self, y, wt) -> None:
         """Raise a ``ValueError`` for responses outside the support."""
 

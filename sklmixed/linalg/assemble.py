@@ -64,7 +64,8 @@ class Assembly:
                     flat, Ni, base = flat_view(blk)
                     pos = base + (R[j].refs[None, None, :] * Sj + t) * Ni + R[i].refs[None, None, :] * Si + s
                 # products of intercept-only columns are all ones: skip multiplying by them
-                zz = None if R[i].scalar_intercept and R[j].scalar_intercept else (R[i].z[:, None, :] * R[j].z[None, :, :])
+                ones = R[i].scalar_intercept and R[j].scalar_intercept
+                zz = None if ones else R[i].z[:, None, :] * R[j].z[None, :, :]
                 plan.append((flat, pos.astype(np.intp).reshape(-1), zz))
         # blocks that share one array (the dense tail) get one bincount between them
         grouped = {}

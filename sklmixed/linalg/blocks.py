@@ -48,7 +48,7 @@ class UniformBlockDiagonal:
         self.data, self.inv = state["data"], state.get("inv")
 
     @classmethod
-    def zeros(cls, nlev: int, S: int) -> "UniformBlockDiagonal":
+    def zeros(cls, nlev: int, S: int) -> UniformBlockDiagonal:
         return cls(np.zeros((nlev, S, S)))
 
     @property
@@ -64,7 +64,7 @@ class UniformBlockDiagonal:
         n = self.nlev * self.S
         return (n, n)
 
-    def copy(self) -> "UniformBlockDiagonal":
+    def copy(self) -> UniformBlockDiagonal:
         out = UniformBlockDiagonal(self.data.copy())
         out.inv = None if self.inv is None else self.inv.copy()
         return out
@@ -126,7 +126,7 @@ class BlockedSparse:
     def density(self) -> float:
         return self.nnzb / max(1, self.nlev_shape[0] * self.nlev_shape[1])
 
-    def copy(self) -> "BlockedSparse":
+    def copy(self) -> BlockedSparse:
         out = BlockedSparse.__new__(BlockedSparse)
         out.rows, out.cols, out.nlev_shape = self.rows, self.cols, self.nlev_shape
         out.Si, out.Sj, out.colptr = self.Si, self.Sj, self.colptr
@@ -148,7 +148,8 @@ class BlockedSparse:
         keys = self.cols * self.nlev_shape[0] + self.rows
         want = np.asarray(cols, dtype=np.int64) * self.nlev_shape[0] + np.asarray(rows, dtype=np.int64)
         pos = np.searchsorted(keys, want)
-        if len(want) and (pos.max(initial=0) >= len(keys) or not np.array_equal(keys[np.minimum(pos, len(keys) - 1)], want)):
+        outside = pos.max(initial=0) >= len(keys) or not np.array_equal(keys[np.minimum(pos, len(keys) - 1)], want)
+        if len(want) and outside:
             raise AssertionError("block outside the symbolic pattern")
         return pos
 

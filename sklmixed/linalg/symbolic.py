@@ -51,12 +51,13 @@ class Thresholds:
     max_pairs: int = 20_000_000
 
 
-_CURRENT = contextvars.ContextVar("sklmixed_thresholds", default=Thresholds())
+_DEFAULT = Thresholds()
+_CURRENT: contextvars.ContextVar[Thresholds | None] = contextvars.ContextVar("sklmixed_thresholds", default=None)
 
 
 def thresholds() -> Thresholds:
     """The thresholds new factors are built with (:class:`Thresholds` unless :func:`use_thresholds` says)."""
-    return _CURRENT.get()
+    return _CURRENT.get() or _DEFAULT
 
 
 @contextlib.contextmanager
@@ -66,9 +67,9 @@ def use_thresholds(**values):
     For tests and experiments: ``with use_thresholds(dense_order=0):`` gives every factor
     the blocked program whatever its size. Scoped to the current thread or task.
     """
-    token = _CURRENT.set(Thresholds(**{**vars(_CURRENT.get()), **values}))
+    token = _CURRENT.set(Thresholds(**{**vars(thresholds()), **values}))
     try:
-        yield _CURRENT.get()
+        yield thresholds()
     finally:
         _CURRENT.reset(token)
 

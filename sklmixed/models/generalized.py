@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..exceptions import ConvergenceWarning, PosDefError, SeparationWarning
 from ..formula.frame import case_weights, offset_values, prepare_data, response_values
-from ..formula.parse import MixedFormula, parse_formula
+from ..formula.parse import parse_formula
 from ..glm.families import get_family
 from ..glm.irls import fit_glm, working_response_and_weights
 from ..linalg.factor import BlockedCholesky
@@ -19,8 +19,7 @@ from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
 from .agq import agq_deviance, check_nagq
 from .glmm_search import choose_search
-from .linear import describe_terms
-from .mixedmodel import MixedModel
+from .mixedmodel import MixedModel, assembled_terms
 from .pirls import PIRLS
 
 __all__ = ["GeneralizedLinearMixedModel"]
@@ -103,20 +102,16 @@ class GeneralizedLinearMixedModel(MixedModel):
 
     @classmethod
     def from_terms(cls, y, feterm: FeTerm, reterms, *, family="bernoulli", link=None, weights=None, offset=None,
-                   formula=None) -> "GeneralizedLinearMixedModel":
+                   formula=None) -> GeneralizedLinearMixedModel:
         """A model of response ``y`` built from terms made elsewhere (see :meth:`LinearMixedModel.from_terms`).
 
         ``y`` must already be coded as the family expects (0/1 for Bernoulli).
         """
         self = cls.__new__(cls)
-        reterms = sorted(reterms, key=lambda r: -r.nranef)
-        formula = describe_terms(feterm, reterms, "y") if formula is None else formula
-        formula = formula if isinstance(formula, MixedFormula) else MixedFormula(str(formula), "y", "", ())
+        formula, reterms = assembled_terms(feterm, reterms, formula, len(y))
         family = get_family(family)
         y, levels = family.encode_response(pd.Series(np.asarray(y)), formula.response)
         n = len(y)
-        if feterm.X.shape[0] != n or any(len(r.refs) != n for r in reterms):
-            raise ValueError(f"the terms have {feterm.X.shape[0]} rows and the response {n}")
         weights = None if weights is None else case_weights(np.asarray(weights), None, n)
         family.check_response(y, np.ones(n) if weights is None else weights)
         self._setup(formula, feterm, list(reterms), y, family, link, weights, offset_values(offset, None, n, None))
@@ -359,13 +354,16 @@ class GeneralizedLinearMixedModel(MixedModel):
 
     @property
     def sigma(self) -> float:
-        return float("nan")
+        """The square root of the family's dispersion estimate at the fit; NaN for families without one."""
+        if not self.has_dispersion:
+            return float("nan")
+        return float(np.sqrt(self.family.dispersion(self.y, self.mu, self.prior, self.n - self.feterm.rank)))
 
     def _u(self) -> list[np.ndarray]:
         return [uj.copy() for uj in self.u]
 
     def _vcov_scale(self) -> float:
-        return 1.0  # no dispersion for Bernoulli, binomial and Poisson
+        return self.sigma**2 if self.has_dispersion else 1.0
 
     def summary_header(self) -> list[str]:
         from ..report.summary import stats_row

@@ -9,12 +9,12 @@ import pandas as pd
 
 from ..exceptions import ConvergenceWarning, PosDefError
 from ..formula.frame import case_weights, prepare_data, response_values
-from ..formula.parse import MixedFormula, parse_formula
+from ..formula.parse import parse_formula
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, blas_limit, optimize
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
-from .mixedmodel import MixedModel
+from .mixedmodel import MixedModel, assembled_terms
 from .objective import profiled_deviance
 
 __all__ = ["LinearMixedModel"]
@@ -98,7 +98,7 @@ class LinearMixedModel(MixedModel):
         self.n_dropped = int((~keep).sum())
 
     @classmethod
-    def from_terms(cls, y, feterm: FeTerm, reterms, *, weights=None, formula=None) -> "LinearMixedModel":
+    def from_terms(cls, y, feterm: FeTerm, reterms, *, weights=None, formula=None) -> LinearMixedModel:
         """A model of response ``y`` built from terms made elsewhere (by the scikit-learn estimators, say).
 
         Parameters
@@ -115,13 +115,9 @@ class LinearMixedModel(MixedModel):
             How the model is shown in summaries; by default it is spelled out from the terms.
         """
         self = cls.__new__(cls)
-        reterms = sorted(reterms, key=lambda r: -r.nranef)
-        formula = describe_terms(feterm, reterms, "y") if formula is None else formula
-        formula = formula if isinstance(formula, MixedFormula) else MixedFormula(str(formula), "y", "", ())
+        formula, reterms = assembled_terms(feterm, reterms, formula, len(y))
         y = _numeric_response(pd.Series(np.asarray(y)), formula.response)
         n = len(y)
-        if feterm.X.shape[0] != n or any(len(r.refs) != n for r in reterms):
-            raise ValueError(f"the terms have {feterm.X.shape[0]} rows and the response {n}")
         if weights is not None:
             weights = case_weights(np.asarray(weights), None, n)
         self._setup(formula, feterm, list(reterms), y, weights)
@@ -236,9 +232,10 @@ class LinearMixedModel(MixedModel):
             self.optsum.initial = self._start_theta(start)
             self.optsum.final = self.optsum.initial.copy()
         objective = self._objective_function(self.reml)
+        run = {"progress": progress, "fitlog": fitlog, "rectify": self._rectify_theta}
         with blas_limit(self._factor.largest_dense):
             try:
-                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify_theta)
+                xmin, _ = optimize(objective, self.optsum, **run)
             except PosDefError:
                 # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
                 scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
@@ -247,7 +244,7 @@ class LinearMixedModel(MixedModel):
                 warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
                               f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
                 self.optsum.initial = self.optsum.initial / scale
-                xmin, _ = optimize(objective, self.optsum, progress=progress, fitlog=fitlog, rectify=self._rectify_theta)
+                xmin, _ = optimize(objective, self.optsum, **run)
             # the optimum is most often the point evaluated last: its factor is already in place
             factored = getattr(self, "_factored_at", None)
             if factored is None or not np.array_equal(factored, xmin):
@@ -384,7 +381,8 @@ class LinearMixedModel(MixedModel):
     def summary_header(self) -> list[str]:
         from ..report.summary import stats_row
 
-        lines = ["Linear mixed model fit by " + ("REML" if self.reml else "maximum likelihood"), f" {self.formula.text}"]
+        how = "REML" if self.reml else "maximum likelihood"
+        lines = [f"Linear mixed model fit by {how}", f" {self.formula.text}"]
         if self.reml:
             lines.append(f" REML criterion at convergence: {self.objective:.4f}")
         else:
@@ -416,15 +414,3 @@ class LinearMixedModel(MixedModel):
             est[lev] = np.linalg.lstsq(A, partial[rows] * sw[rows], rcond=None)[0]
         return est, beta
 
-
-def describe_terms(feterm, reterms, response: str) -> MixedFormula:
-    """A formula that spells out terms built without one (for summaries)."""
-    fixed = " + ".join(["1" if n == "(Intercept)" else n for n in feterm.names]) or "0"
-    if feterm.names and feterm.names[0] != "(Intercept)":
-        fixed = "0 + " + fixed
-    bars = []
-    for r in reterms:
-        cols = ["1" if c == "(Intercept)" else c for c in r.cnames]
-        bar = "|" if r.free[np.tril_indices(r.S, -1)].all() else "||"
-        bars.append(f"({' + '.join(cols)} {bar} {r.name})")
-    return MixedFormula(f"{response} ~ {' + '.join([fixed] + bars)}", response, fixed, ())

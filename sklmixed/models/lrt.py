@@ -51,7 +51,8 @@ def likelihood_ratio_test(*models) -> pd.DataFrame:
     for i in order:
         m = models[i]
         dev = -2 * m.loglikelihood
-        row = {"model": m.formula.text, "dof": m.dof, "deviance": dev, "chisq": np.nan, "chisq_dof": np.nan, "p": np.nan}
+        row = {"model": m.formula.text, "dof": m.dof, "deviance": dev,
+               "chisq": np.nan, "chisq_dof": np.nan, "p": np.nan}
         if prev is not None:
             ddof = m.dof - prev.dof
             chisq = -2 * prev.loglikelihood - dev

@@ -17,10 +17,40 @@ from scipy import stats
 from scipy.linalg import solve_triangular
 
 from ..exceptions import ConvergenceWarning, NotFittedError
+from ..formula.parse import MixedFormula
 
-__all__ = ["MixedModel", "NotFittedError"]
+__all__ = ["MixedModel", "NotFittedError", "describe_terms", "assembled_terms"]
 
 _NEW_LEVELS = ("population", "error")
+
+
+def describe_terms(feterm, reterms, response: str) -> MixedFormula:
+    """A formula that spells out terms built without one (for summaries)."""
+    fixed = " + ".join(["1" if n == "(Intercept)" else n for n in feterm.names]) or "0"
+    if feterm.names and feterm.names[0] != "(Intercept)":
+        fixed = "0 + " + fixed
+    bars = []
+    for r in reterms:
+        cols = ["1" if c == "(Intercept)" else c for c in r.cnames]
+        bar = "|" if r.free[np.tril_indices(r.S, -1)].all() else "||"
+        bars.append(f"({' + '.join(cols)} {bar} {r.name})")
+    return MixedFormula(f"{response} ~ {' + '.join([fixed] + bars)}", response, fixed, ())
+
+
+def assembled_terms(feterm, reterms, formula, n: int):
+    """The formula to show and the terms sorted as models keep them, for a model built from terms.
+
+    The random-effects terms are sorted by decreasing number of random effects (ties keep
+    their order), as :func:`~sklmixed.terms.build_remats` sorts them; ``formula`` (a
+    ``MixedFormula`` or text) defaults to one spelled out from the terms.
+    """
+    if feterm.X.shape[0] != n or any(len(r.refs) != n for r in reterms):
+        raise ValueError(f"the terms have {feterm.X.shape[0]} rows and the response {n}")
+    reterms = sorted(reterms, key=lambda r: -r.nranef)
+    formula = describe_terms(feterm, reterms, "y") if formula is None else formula
+    if not isinstance(formula, MixedFormula):
+        formula = MixedFormula(str(formula), "y", "", ())
+    return formula, reterms
 
 
 def check_new_levels(new_levels) -> str:

@@ -138,7 +138,7 @@ class OptSummary:
     reml: bool = False
     nagq: int = 1
     fit_time: float = float("nan")
-    prefit: "OptSummary | None" = None
+    prefit: OptSummary | None = None
     pirls: PIRLSSettings | None = None
 
     def __post_init__(self):
@@ -165,7 +165,7 @@ class OptSummary:
         self.initial_step = np.zeros(0)
         self.prefit = None
 
-    def copy_settings(self, src: "OptSummary") -> None:
+    def copy_settings(self, src: OptSummary) -> None:
         """Take the search settings of ``src`` (not its start, first steps or results)."""
         for name in SETTINGS:
             setattr(self, name, getattr(src, name))
@@ -212,4 +212,5 @@ class OptSummary:
         return "\n".join("" if r is None else f"{r[0]:<26}{r[1]}" for r in rows) + "\n"
 
     def __repr__(self) -> str:
-        return f"OptSummary(optimizer={self.optimizer!r}, feval={self.feval}, fmin={self.fmin!r}, returnvalue={self.returnvalue!r})"
+        return (f"OptSummary(optimizer={self.optimizer!r}, feval={self.feval}, fmin={self.fmin!r}, "
+                f"returnvalue={self.returnvalue!r})")

@@ -61,8 +61,9 @@ def coef_table_text(m) -> str:
         (f"{_g(r.coef)}", f"{_g(r.std_error)}", f"{r.z:.2f}" if np.isfinite(r.z) else "NaN", format_pvalue(r.p))
         for r in tab.itertuples()
     ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(("Coef.", "Std. Error", "z", "Pr(>|z|)"))]
-    head = f"{'':<{nw}}" + "".join(f"{h:>{w}}" for h, w in zip(("Coef.", "Std. Error", "z", "Pr(>|z|)"), widths))
+    heads = ("Coef.", "Std. Error", "z", "Pr(>|z|)")
+    widths = [max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(heads)]
+    head = f"{'':<{nw}}" + "".join(f"{h:>{w}}" for h, w in zip(heads, widths))
     rule = "─" * len(head)
     body = [f"{n:<{nw}}" + "".join(f"{c:>{w}}" for c, w in zip(cell, widths)) for n, cell in zip(names, cells)]
     return "\n".join([rule, head, rule, *body, rule])

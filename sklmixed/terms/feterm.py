@@ -85,7 +85,7 @@ class FeTerm:
             )
 
     @classmethod
-    def from_formula(cls, rhs: str, data: pd.DataFrame, contrasts=None) -> "FeTerm":
+    def from_formula(cls, rhs: str, data: pd.DataFrame, contrasts=None) -> FeTerm:
         """The term of a formula's fixed-effects part ``rhs``, with ``contrasts`` (see :func:`apply_contrasts`)."""
         rhs, context = apply_contrasts(rhs, contrasts, data)
         Xfull, names, spec = build_matrix(rhs, data, f"the fixed-effects matrix for {rhs!r}", context)

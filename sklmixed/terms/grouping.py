@@ -83,11 +83,11 @@ class GroupingFactor:
     levels: pd.Index
 
     @classmethod
-    def from_data(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> "GroupingFactor":
+    def from_data(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> GroupingFactor:
         return cls.with_codes(data, factors)[0]
 
     @classmethod
-    def with_codes(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> tuple["GroupingFactor", np.ndarray]:
+    def with_codes(cls, data: pd.DataFrame, factors: tuple[str, ...]) -> tuple[GroupingFactor, np.ndarray]:
         """The grouping factor of ``data`` and the level index of every row, in one pass.
 
         The codes equal ``GroupingFactor.from_data(data, factors).codes(data)``.

@@ -217,8 +217,8 @@ class ReMat:
             # every row holds S entries in increasing columns: the CSR arrays are known
             # outright, without the sort and duplicate summing of a COO conversion
             index_dtype = np.int32 if max(n * S, self.nranef) < np.iinfo(np.int32).max else np.int64
-            m = sp.csr_matrix((self.z.T.ravel(), cols.astype(index_dtype), np.arange(0, n * S + 1, S, dtype=index_dtype)),
-                              shape=(n, self.nranef))
+            indptr = np.arange(0, n * S + 1, S, dtype=index_dtype)
+            m = sp.csr_matrix((self.z.T.ravel(), cols.astype(index_dtype), indptr), shape=(n, self.nranef))
             m.has_sorted_indices = True
             m.has_canonical_format = True
             return m
@@ -251,7 +251,7 @@ def build_remats(bars: tuple[BarTerm, ...], data: pd.DataFrame) -> list[ReMat]:
     return [remats[i] for i in order]
 
 
-def theta_spans(remats) -> list[tuple["ReMat", slice]]:
+def theta_spans(remats) -> list[tuple[ReMat, slice]]:
     """Every term with the slice of the stacked θ vector that holds its entries."""
     out, offset = [], 0
     for r in remats:

@@ -14,9 +14,10 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import cho_solve, solve_triangular
 
+from sklmixed import LinearMixedModel
+
 import _dense
 import _designs
-from sklmixed import LinearMixedModel
 
 RTOL = 1e-9
 WEIGHTING = ["unweighted", "weighted"]
@@ -291,3 +292,44 @@ def test_a_dropped_model_is_freed_at_once(design, storage):
         assert model() is None and factor() is None
     finally:
         gc.enable()
+
+
+# ---------------------------------------------------------------------- fast paths and their slow twins
+@pytest.mark.parametrize("design", ["nested3", "nested3_sparse", "nested_vector", "partially_crossed",
+                                    "partially_crossed_vector", "partially_crossed3", "scalar_with_vector_sparse"])
+def test_schur_update_equals_the_general_kernels(design, monkeypatch):
+    """The constant-coefficient Schur update gives the factor the pairwise products give."""
+    from sklmixed.linalg import BlockedCholesky, update
+
+    m = _model(design, "weighted")
+    theta = _designs.random_theta(m, np.random.default_rng(7))
+    m._install_theta(theta)
+    Xy = np.column_stack([m.feterm.X, m.y])
+    with _dense.factor_storage("blocked"):
+        fast = BlockedCholesky(m.reterms, Xy, m.weights)
+        monkeypatch.setattr(update, "schur_op", lambda *args: None)
+        slow = BlockedCholesky(m.reterms, Xy, m.weights)
+    assert len(fast._program.refresh) > 0  # the design takes the fast path
+    assert len(slow._program.refresh) == 0
+    fast.update_L()
+    slow.update_L()
+    L_fast, L_slow = _dense.assemble(fast.L), _dense.assemble(slow.L)
+    assert_allclose(L_fast, L_slow, rtol=1e-10, atol=1e-10 * np.max(np.abs(L_slow)))
+
+
+@pytest.mark.parametrize("design", list(_designs.DESIGNS))
+def test_thresholds_are_parameters_of_the_factor(design):
+    """The storage is chosen by the thresholds passed in, not by a module global."""
+    from sklmixed.linalg import BlockedCholesky, Thresholds
+
+    m = _model(design, "unweighted", storage="auto")
+    Xy = np.column_stack([m.feterm.X, m.y])
+    blocked = BlockedCholesky(m.reterms, Xy, thresholds=Thresholds(dense_order=0))
+    dense = BlockedCholesky(m.reterms, Xy, thresholds=Thresholds(dense_order=10**9))
+    assert dense.layout.fused and dense.layout.tail == 0
+    assert blocked.layout.patterns is not None
+    theta = _designs.random_theta(m, np.random.default_rng(3))
+    blocked.evaluate(theta)
+    dense.evaluate(theta)
+    assert blocked.logdet() == pytest.approx(dense.logdet(), rel=1e-10)
+    assert blocked.pwrss == pytest.approx(dense.pwrss, rel=1e-9)

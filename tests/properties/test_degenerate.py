@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-import _designs
 from sklmixed import (
     ConvergenceWarning,
     GeneralizedLinearMixedModel,
@@ -26,6 +25,8 @@ from sklmixed import (
     RankDeficiencyWarning,
 )
 from sklmixed.exceptions import SeparationWarning
+
+import _designs
 
 GLMM = GeneralizedLinearMixedModel
 LMM = LinearMixedModel

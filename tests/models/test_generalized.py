@@ -12,10 +12,8 @@ from scipy import special
 
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel
 from sklmixed.exceptions import SeparationWarning
-from sklmixed.glm.families import get_family
-from sklmixed.glm.links import get_link
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 VAFORM = "r2 ~ 1 + anger + gender + btype + situ + (1|subj) + (1|item)"
 
 
@@ -32,16 +30,6 @@ def verbagg_full(verbagg):
 @pytest.fixture(scope="module")
 def lme4_ref():
     return json.loads((DATA / "glmm_lme4_reference.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def binomial_data():
-    return pd.read_csv(DATA / "glmm_binomial.csv")
-
-
-@pytest.fixture(scope="module")
-def poisson_data():
-    return pd.read_csv(DATA / "glmm_poisson.csv")
 
 
 # ---------------------------------------------------------------------------- verbagg
@@ -382,39 +370,6 @@ def test_offset_shifts_intercept(poisson_data):
     assert m1.beta[1] == pytest.approx(m0.beta[1], abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["logit", "probit", "cloglog", "log", "identity", "sqrt", "inverse"])
-def test_links_invert_and_differentiate(name):
-    link = get_link(name)
-    # cloglog's inverse saturates at 1 quickly: stay where μ is representable to ~1e-12
-    eta = np.linspace(0.2, 1.5, 7) if name in ("sqrt", "inverse", "log") else np.linspace(-3, 2, 7)
-    if name == "log":
-        eta = -eta
-    mu = link.inverse(eta)
-    np.testing.assert_allclose(link.link(mu), eta, rtol=1e-10, atol=1e-12)
-    h = 1e-6
-    np.testing.assert_allclose(link.mu_eta(eta), (link.inverse(eta + h) - link.inverse(eta - h)) / (2 * h), rtol=1e-6)
-    m2, d2 = link.inverse_and_derivative(eta)
-    np.testing.assert_allclose(m2, mu)
-    np.testing.assert_allclose(d2, link.mu_eta(eta))
-
-
-@pytest.mark.parametrize("fam", ["bernoulli", "binomial", "poisson"])
-def test_deviance_residuals_are_twice_the_loglik_gap(fam):
-    family = get_family(fam)
-    rng = np.random.default_rng(3)
-    wt = rng.integers(1, 8, 50).astype(float)
-    if fam == "poisson":
-        y = rng.poisson(3, 50).astype(float)
-        mu = rng.uniform(0.5, 6, 50)
-    else:
-        y = rng.binomial(wt.astype(int) if fam == "binomial" else 1, 0.4, size=50) / (wt if fam == "binomial" else 1)
-        mu = rng.uniform(0.05, 0.95, 50)
-        if fam == "bernoulli":
-            wt = np.ones(50)
-    sat = family.loglik_obs(y, family.clip_mu(y.copy()) if fam != "poisson" else y, wt)
-    np.testing.assert_allclose(family.dev_resid(y, mu, wt), 2 * (sat - family.loglik_obs(y, mu, wt)), atol=1e-9)
-
-
 # ---------------------------------------------------------------------------- robustness
 def test_separation_is_bounded_and_warns():
     rng = np.random.default_rng(11)
@@ -476,3 +431,21 @@ def test_unseen_categorical_level_in_new_data_is_an_error(verbagg):
     with pytest.raises(ValueError, match="categorical levels not seen"):
         g.predict(new)
     assert isinstance(g.objective, float)
+
+
+def test_a_glmm_built_from_terms_is_the_formula_model(binomial_data):
+    from sklmixed.terms import ArrayColumns, FeTerm, GroupingFactor, ReMat
+
+    formula = GeneralizedLinearMixedModel("prop ~ 1 + x + (1|g)", binomial_data, family="binomial", weights="n")
+    formula.fit(fast=True, progress=False)
+    n = len(binomial_data)
+    X = np.column_stack([np.ones(n), binomial_data["x"]])
+    grouping, refs = GroupingFactor.with_codes(binomial_data, ("g",))
+    re = ReMat(grouping, refs, [ArrayColumns(np.ones((n, 1)), ["(Intercept)"], intercept_only=True)])
+    m = GeneralizedLinearMixedModel.from_terms(binomial_data["prop"], FeTerm(X, ["(Intercept)", "x"]), [re],
+                                               family="binomial", weights=binomial_data["n"])
+    m.fit(fast=True, progress=False)
+    assert m.objective == formula.objective
+    np.testing.assert_array_equal(m.beta, formula.beta)
+    np.testing.assert_allclose(m.linear_predictor(X[:4], [refs[:4]]), formula.predict(binomial_data.head(4), type="link"),
+                               rtol=1e-12)

@@ -29,8 +29,9 @@ import scipy.optimize
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
-import _dense
 from sklmixed import LinearMixedModel
+
+import _dense
 
 REL = 1e-9
 

@@ -13,9 +13,9 @@ import sklmixed.datasets
 from sklmixed.datasets import list_datasets, load_dataset
 
 SHARED_REFERENCE = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "reference_fits.csv"
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "reference_fits.csv"
 )
-LOCAL_REFERENCE = Path(__file__).resolve().parent / "data" / "reference_fits.csv"
+LOCAL_REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference_fits.csv"
 
 ALL_DATASETS = ["dyestuff", "dyestuff2", "insteval", "pastes", "penicillin", "sleepstudy", "verbagg"]
 

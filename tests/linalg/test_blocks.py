@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-import _dense
 from sklmixed import LinearMixedModel
 from sklmixed.exceptions import PosDefError
 from sklmixed.linalg import dense as blocks
 from sklmixed.linalg.blocks import BlockedSparse, UniformBlockDiagonal, block_kind
 from sklmixed.linalg.dense import scatter_add
 from sklmixed.linalg.kernels import cholesky_inplace, triangular_inverse
+
+import _dense
 
 
 def _spd_stack(rng, nlev, S):

@@ -30,8 +30,9 @@ import pytest
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
-import _dense
 from sklmixed import GeneralizedLinearMixedModel
+
+import _dense
 
 # structure -> random terms (grouping column(s), covariate columns, correlated)
 STRUCTURES = {

@@ -14,8 +14,9 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-import _designs
 from sklmixed import LinearMixedModel
+
+import _designs
 
 CASES = {
     "sleepstudy": ("sleepstudy", "reaction ~ 1 + days + (1 + days|subj)"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package sits beside sklmixed
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks package sits beside sklmixed
 from benchmarks import run  # noqa: E402
 
 

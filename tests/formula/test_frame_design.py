@@ -14,9 +14,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel
+from sklmixed.formula import parse_formula, plain_terms
 from sklmixed.formula.design import LazySpec, encode_new, plain_design
 from sklmixed.formula.frame import missing_counts, prepare_data
-from sklmixed.formula import parse_formula, plain_terms
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import pytest
 
 from sklmixed import ConvergenceWarning, LinearMixedModel
 from sklmixed.exceptions import PosDefError
-from sklmixed.optim import check_algorithm, optimize
+from sklmixed.optim import OptSummary, check_algorithm, optimize
 from sklmixed.optim.nlopt import algorithms as derivative_free_algorithms
-from sklmixed.optim import OptSummary
 
 SLEEP = "reaction ~ 1 + days + (1 + days|subj)"
 
@@ -143,34 +142,38 @@ def test_optsum_display_and_edit(sleepstudy):
     assert list(table.columns) == ["iter", "objective", "theta"] and len(table) == 0
 
 
-def test_blas_thread_policy(monkeypatch):
-    from sklmixed.optim import threads as optimizer
+# ---------------------------------------------------------------------- backends
+def test_a_backend_is_one_module(monkeypatch, sleepstudy):
+    """The driver finds a backend by name in sklmixed.optim and needs nothing else from it."""
+    import sys
+    import types
 
-    assert optimizer.blas_threads(10) is None  # tiny blocks: BLAS is left alone
-    assert optimizer.blas_threads(500) == 1  # medium blocks: threads cost more than they give
-    monkeypatch.setattr(optimizer, "_other_runnable", lambda: 0)
-    assert optimizer.blas_threads(1500) == (optimizer.os.cpu_count() or 1)
-    monkeypatch.setattr(optimizer, "_other_runnable", lambda: 64)
-    assert optimizer.blas_threads(1500) == 1  # a busy machine: never oversubscribe
+    calls = []
+    fake = types.ModuleType("sklmixed.optim.fake")
+    fake.SUCCESS = frozenset({"DONE"})
+    fake.algorithms = lambda: ["GRID"]
+    fake.check_algorithm = lambda name: name if name == "GRID" else (_ for _ in ()).throw(ValueError(name))
+
+    def minimize(f, x0, optsum):
+        grid = np.linspace(0.5, 1.5, 101)
+        values = [f(np.array([t])) for t in grid]
+        calls.append(len(values))
+        best = int(np.argmin(values))
+        return np.array([grid[best]]), values[best], "DONE", len(values) + 1
+    fake.minimize = minimize
+    monkeypatch.setitem(sys.modules, "sklmixed.optim.fake", fake)
+
+    m = LinearMixedModel("reaction ~ 1 + days + (1|subj)", sleepstudy)
+    m.optsum.backend, m.optsum.optimizer = "fake", "GRID"
+    m.fit(progress=False)
+    assert calls == [101] and m.optsum.feval == 102 and m.optsum.returnvalue == "DONE"
+    reference = LinearMixedModel("reaction ~ 1 + days + (1|subj)", sleepstudy).fit(progress=False)
+    assert m.theta[0] == pytest.approx(reference.theta[0], abs=0.01)
 
 
-def test_own_blas_threads_do_not_count_as_load(monkeypatch):
-    """A BLAS worker of this process spinning after a call is runnable, but not another's load."""
-    import io
+def test_unknown_backend_is_a_clear_error():
+    from sklmixed.optim import backend
 
-    from sklmixed.optim import threads as optimizer
-
-    files = {
-        "/proc/loadavg": "0.50 0.40 0.30 3/120 999\n",
-        "/proc/self/task/10/stat": "10 (python) R 1 10 10 0 -1\n",
-        "/proc/self/task/11/stat": "11 (blas worker (x)) R 1 10 10 0 -1\n",  # a name with spaces and parentheses
-        "/proc/self/task/12/stat": "12 (python) S 1 10 10 0 -1\n",
-    }
-    monkeypatch.setattr(optimizer, "open", lambda path, *a, **k: io.StringIO(files[path]), raising=False)
-    monkeypatch.setattr(optimizer.os, "listdir", lambda path: ["10", "11", "12"])
-    assert optimizer._own_runnable() == 2
-    assert optimizer._other_runnable() == 1  # 3 runnable on the machine, 2 of them ours
-    files["/proc/loadavg"] = "0.50 0.40 0.30 2/120 999\n"
-    assert optimizer._other_runnable() == 0
-    monkeypatch.setattr(optimizer.os, "cpu_count", lambda: 2)
-    assert optimizer.blas_threads(1500) == 2
+    for name in ("prima", "Nlopt", "../x", 3):
+        with pytest.raises(ValueError, match="unknown optimizer backend"):
+            backend(name)

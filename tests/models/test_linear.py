@@ -13,12 +13,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import parse_reference_fits, reference_fits_path
 from numpy.testing import assert_allclose, assert_array_equal
 
-import _dense
 import sklmixed
-from conftest import parse_reference_fits, reference_fits_path
 from sklmixed import ConvergenceWarning, LinearMixedModel, RankDeficiencyWarning, load_dataset
+
+import _dense
 
 SLEEP_FORMULA = "reaction ~ 1 + days + (1 + days|subj)"
 
@@ -827,3 +828,39 @@ def test_fit_refactors_when_the_optimum_was_not_evaluated_last(sleepstudy):
     assert not np.array_equal(m.optsum.fitlog[-1][0], m.theta)
     fresh = LinearMixedModel(SLEEP_FORMULA, sleepstudy)
     assert fresh.objective_at(m.theta) == m.objective == m.optsum.fmin
+
+
+# ---------------------------------------------------------------------- models built from terms
+def _terms_of(sleepstudy):
+    from sklmixed.terms import ArrayColumns, FeTerm, GroupingFactor, ReMat
+
+    n = len(sleepstudy)
+    X = np.column_stack([np.ones(n), sleepstudy["days"]])
+    fe = FeTerm(X, ["(Intercept)", "days"])
+    grouping, refs = GroupingFactor.with_codes(sleepstudy, ("subj",))
+    return X, fe, ReMat(grouping, refs, [ArrayColumns(X, ["(Intercept)", "days"])]), refs
+
+
+def test_a_model_built_from_terms_is_the_formula_model(sleepstudy, fm_sleep):
+    fm2 = fm_sleep
+    X, fe, re, refs = _terms_of(sleepstudy)
+    m = LinearMixedModel.from_terms(sleepstudy["reaction"], fe, [re]).fit(progress=False)
+    assert m.objective == fm2.objective
+    assert_allclose(m.theta, fm2.theta, rtol=0, atol=0)
+    assert m.formula.text == "y ~ 1 + days + (1 + days | subj)"
+    # new rows encoded by the caller: the same predictions as from a DataFrame
+    new = sleepstudy.iloc[[0, 15, 100]]
+    codes = [refs[[0, 15, 100]]]
+    assert_allclose(m.linear_predictor(X[[0, 15, 100]], codes, [re.z[:, [0, 15, 100]]]), fm2.predict(new),
+                    rtol=1e-12)
+    unseen = [np.array([-1, 3, -1])]
+    pop = m.linear_predictor(X[:3], unseen, [re.z[:, :3]])
+    assert pop[0] == pytest.approx(fm2.fixef().iloc[0] + fm2.fixef().iloc[1] * X[0, 1])
+    with pytest.raises(ValueError, match="2 row\\(s\\) have levels of 'subj' not seen"):
+        m.linear_predictor(X[:3], unseen, [re.z[:, :3]], new_levels="error")
+
+
+def test_terms_of_other_lengths_are_refused(sleepstudy):
+    X, fe, re, _ = _terms_of(sleepstudy)
+    with pytest.raises(ValueError, match="the terms have 180 rows and the response 179"):
+        LinearMixedModel.from_terms(sleepstudy["reaction"][:-1], fe, [re])
