@@ -59,7 +59,7 @@ def main(argv=None) -> None:
     wanted = [m.strip() for m in args.models.split(",") if m.strip()]
     models = [m for m in MODELS if not wanted or m[0] in wanted]
     trees = {"old": str(Path(args.old).resolve()), "new": str(Path(args.new).resolve())}
-    print(f"| model | old | new | new/old | objective old | objective new | evals old/new |")
+    print("| model | old | new | new/old | objective old | objective new | evals old/new |")
     print("|---|---|---|---|---|---|---|")
     for model in models:
         repeats = 1 if model[0].startswith("insteval") or "full" in model[0] else 5

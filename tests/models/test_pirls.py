@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import scipy.linalg
 
-import _dense
 from sklmixed.exceptions import PIRLSError
 from sklmixed.formula import parse_formula
 from sklmixed.glm.families import get_family
@@ -18,6 +17,8 @@ from sklmixed.models.glmm_search import FastSearch, JointSearch, TwoStageSearch,
 from sklmixed.models.pirls import PIRLS
 from sklmixed.optim import OptSummary, PIRLSSettings
 from sklmixed.terms import FeTerm, build_remats
+
+import _dense
 
 
 def _problem(family="poisson", seed=0, slopes=False):
