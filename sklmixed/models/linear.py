@@ -16,6 +16,7 @@ from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
 from .mixedmodel import MixedModel, assembled_terms
 from .objective import profiled_deviance
+from .standardize import Standardization
 
 __all__ = ["LinearMixedModel"]
 
@@ -131,8 +132,12 @@ class LinearMixedModel(MixedModel):
         self.y = y
         self.weights = weights
         self.reterms = reterms
-        self._factor = BlockedCholesky(self.reterms, np.column_stack([self.feterm.X, self.y]), weights)
+        # the factor sees X and y centred and scaled (see models/standardize.py)
+        self._std = Standardization.of(feterm.X, y, weights)
+        self._factor = BlockedCholesky(self.reterms, np.column_stack([self._std.X(feterm.X), self._std.y(y)]), weights)
         self._sum_log_weights = None if weights is None else np.sum(np.log(weights))
+        # precision weights set the unit of θ: scaling every weight by c scales the optimal θ by 1/√c
+        self._weight_unit = 1.0 if weights is None else 1.0 / np.sqrt(np.mean(weights))
         theta0 = self._start_theta("moments")
         self.optsum = OptSummary(initial=theta0, lowerbd=self.theta_lowerbd)
         self._scale_optimizer_settings(self.optsum)
@@ -155,7 +160,7 @@ class LinearMixedModel(MixedModel):
             v = np.array([np.var((np.bincount(r.refs, y, r.nlev) / np.bincount(r.refs, minlength=r.nlev))[r.refs],
                                  ddof=1) for r in self.reterms])
             resid = np.var(y, ddof=1) - v.sum()
-            return np.sqrt(v / resid) if resid > 0 else ones
+            return np.sqrt(v / resid) * self._weight_unit if resid > 0 else ones
         theta = np.array(start, dtype=float).reshape(-1) if np.ndim(start) <= 1 else None
         if theta is None or len(theta) != len(ones):
             raise ValueError(f"start must have {len(ones)} θ value(s) for this model, got shape {np.shape(start)}")
@@ -175,13 +180,18 @@ class LinearMixedModel(MixedModel):
         buffer): it is kept as the point the factor holds.
         """
         factor, dof, logw = self._factor, self._dof_denom(reml), self._sum_log_weights
+        s2, shift = self._std.y_scale ** 2, self._logdet_shift(reml)
 
         def objective(theta):
             self._factored_at = None
             factor.evaluate(theta)
             self._factored_at = theta
-            return profiled_deviance(factor.logdet(reml), factor.pwrss, dof, logw)
+            return profiled_deviance(factor.logdet(reml) + shift, s2 * factor.pwrss, dof, logw)
         return objective
+
+    def _logdet_shift(self, reml) -> float:
+        """``log|L_X|² − log|L_X̃|²`` for REML (``X̃ = X T``): ``−2 log|det T|``; 0 for ML."""
+        return -2.0 * self._std.log_det_T if reml else 0.0
 
     def objective_at(self, theta, reml=None) -> float:
         """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
@@ -192,8 +202,8 @@ class LinearMixedModel(MixedModel):
     @property
     def objective(self) -> float:
         """The ML deviance (−2 log-likelihood) or REML criterion at the current θ."""
-        return profiled_deviance(self._factor.logdet(self.reml), self._factor.pwrss, self._dof_denom(self.reml),
-                                 self._sum_log_weights)
+        return profiled_deviance(self._factor.logdet(self.reml) + self._logdet_shift(self.reml), self.pwrss,
+                                 self._dof_denom(self.reml), self._sum_log_weights)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, *, reml=False, start=None, progress=None, fitlog=False):
@@ -263,13 +273,13 @@ class LinearMixedModel(MixedModel):
         residual variance are not identifiable separately).
         """
         n, name = self.n, self.formula.response
-        X = self.feterm.X
+        X = self._factor.Xy[:, :-1]  # centred and scaled: no cancellation, no overflow
         sw = np.ones(n) if self.weights is None else np.sqrt(self.weights)
         if X.shape[1] >= n:
             raise ValueError(f"the model has {X.shape[1]} fixed-effects coefficients for {n} observation(s): "
                              f"the fixed effects fit the response {name!r} exactly and there is nothing to fit")
         if X.shape[1]:
-            A, t = X * sw[:, None], self.y * sw
+            A, t = X * sw[:, None], self._factor.Xy[:, -1] * sw
             resid = t - A @ np.linalg.lstsq(A, t, rcond=None)[0]
             if np.linalg.norm(resid) <= 1e-8 * np.linalg.norm(t):
                 raise ValueError(f"the fixed effects fit the response {name!r} exactly (it is a linear function "
@@ -299,7 +309,8 @@ class LinearMixedModel(MixedModel):
             if not np.all(np.isfinite(y)):
                 raise ValueError("y has missing or non-finite values")
             self.y = y.copy()
-            self._factor.set_response(self.y, self.weights)
+            self._std = Standardization.of(self.feterm.X, self.y, self.weights)
+            self._factor.set_response(self._std.y(self.y), self.weights)
         theta0 = self._start_theta(start)
         self.optsum.reset(theta0)
         self._scale_optimizer_settings(self.optsum, tolerances=False)  # reset() clears initial_step only
@@ -311,11 +322,12 @@ class LinearMixedModel(MixedModel):
     @property
     def beta(self) -> np.ndarray:
         """Fixed-effects estimates of the full-rank columns (conditional on θ)."""
-        return self._factor.fixef()
+        return self._std.beta(self._factor.fixef())
 
     @property
     def pwrss(self) -> float:
-        return self._factor.pwrss
+        """Penalised weighted residual sum of squares at the conditional estimates."""
+        return self._std.y_scale ** 2 * self._factor.pwrss
 
     @property
     def sigma(self) -> float:
@@ -327,7 +339,16 @@ class LinearMixedModel(MixedModel):
         return True
 
     def _u(self) -> list[np.ndarray]:
-        return self._factor.ranef_u(self.beta)
+        return [self._std.y_scale * u for u in self._factor.ranef_u(self._factor.fixef())]
+
+    def _unscaled_vcov(self) -> np.ndarray:
+        return self._std.vcov(super()._unscaled_vcov())
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        """Natural unit of every θ entry: 1 for unit-scale covariates and weights (see
+        :attr:`MixedModel.theta_scale`), over the square root of the mean precision weight."""
+        return super().theta_scale * self._weight_unit
 
     def _vcov_scale(self) -> float:
         return self.sigma**2

@@ -140,7 +140,10 @@ class MixedModel(ABC):
     @property
     def initial_theta(self) -> np.ndarray:
         """θ with λ the identity (in the units of :attr:`theta_scale`), as MixedModels.jl starts."""
-        return np.concatenate([r.initial_theta for r in self.reterms]) if self.reterms else np.zeros(0)
+        if not self.reterms:
+            return np.zeros(0)
+        diagonal = np.concatenate([r.theta_rows == r.theta_cols for r in self.reterms])
+        return np.where(diagonal, self.theta_scale, 0.0)
 
     def _scale_optimizer_settings(self, optsum, beta_start=None, *, tolerances=True) -> None:
         """Scale the optimiser's first steps (and, with ``tolerances``, ``xtol_abs``) to :attr:`theta_scale`.

@@ -39,11 +39,10 @@ def _model(design, weighting, seed=0, storage="blocked"):
     return _MODELS[key]
 
 
-def _dense_state(m):
-    """Dense quantities at the θ currently installed in ``m``."""
+def _dense_state(m, X, y):
+    """Dense quantities at the θ currently installed in ``m``, for fixed effects ``X`` and response ``y``."""
     Z, Lam = _dense.model_Z_Lambda(m)
     ZL = Z @ Lam
-    X, y = m.feterm.X, m._factor.Xy[:, -1]
     M = _dense.augmented_matrix(ZL, X, y, m.weights)
     Ld = np.linalg.cholesky(M)
     q, p = ZL.shape[1], X.shape[1]
@@ -56,20 +55,27 @@ def _dense_state(m):
                 pwrss=Ld[-1, -1] ** 2)
 
 
-def _check_against_dense(m, theta):
+def _check_against_dense(m, theta, *, model=True):
+    """The factor against the dense computation of what it holds (the model gives it X and y centred
+    and scaled) and, with ``model``, the model's numbers against the dense computation in the units
+    of the data."""
     obj_ml = m.objective_at(theta, reml=False)
     f = m._factor
-    d = _dense_state(m)
+    fd = _dense_state(m, f.Xy[:, :-1], f.Xy[:, -1])
+    d = _dense_state(m, m.feterm.X, m.y) if model else fd
     n, p = m.nobs, d["p"]
-    scale = np.max(np.abs(d["L"]))
+    scale = np.max(np.abs(fd["L"]))
 
     # the factor itself: unique lower Cholesky factor with positive diagonal
-    assert_allclose(_dense.assemble(f.L), d["L"], rtol=0, atol=RTOL * scale)
+    assert_allclose(_dense.assemble(f.L), fd["L"], rtol=0, atol=RTOL * scale)
 
-    assert f.logdet() == pytest.approx(d["logdet"], rel=RTOL, abs=RTOL)
-    assert f.logdet(reml=True) == pytest.approx(d["logdet"] + d["logdet_x"], rel=RTOL, abs=RTOL)
-    assert f.pwrss == pytest.approx(d["pwrss"], rel=RTOL)
-    assert m.pwrss == f.pwrss
+    assert f.logdet() == pytest.approx(fd["logdet"], rel=RTOL, abs=RTOL)
+    assert f.logdet(reml=True) == pytest.approx(fd["logdet"] + fd["logdet_x"], rel=RTOL, abs=RTOL)
+    assert f.pwrss == pytest.approx(fd["pwrss"], rel=RTOL)
+    assert_allclose(f.fixef(), fd["beta"], rtol=RTOL, atol=RTOL * np.max(np.abs(fd["beta"]), initial=1))
+    if not model:
+        return fd
+    assert m.pwrss == pytest.approx(d["pwrss"], rel=RTOL)
     assert_allclose(m.beta, d["beta"], rtol=RTOL, atol=RTOL * np.max(np.abs(d["beta"]), initial=1))
 
     # objective: log|L_Z|² + n(1 + log(2π r²/n)) − Σ log w
@@ -80,8 +86,8 @@ def _check_against_dense(m, theta):
     expected = d["logdet"] + d["logdet_x"] + (n - p) * (1 + np.log(2 * np.pi * d["pwrss"] / (n - p))) - logw
     assert obj_reml == pytest.approx(expected, rel=RTOL)
 
-    # conditional modes and conditional variances, term by term
-    us = f.ranef_u(m.beta)
+    # conditional modes (in the units of the data) and conditional variances, term by term
+    us = m._u()
     offset = 0
     for j, r in enumerate(m.reterms):
         sl = slice(offset, offset + r.nranef)
@@ -113,7 +119,7 @@ def test_factor_matches_dense_cholesky(design, weighting, storage):
 def test_A_matches_dense_crossproduct(design, weighting, storage):
     m = _model(design, weighting, storage=storage)
     Z = np.hstack([r.z_matrix().toarray() for r in m.reterms])
-    B = np.column_stack([Z, m.feterm.X, m.y])
+    B = np.column_stack([Z, m._factor.Xy])  # the fixed-effects columns and response the factor was given
     w = np.ones(m.nobs) if m.weights is None else m.weights
     expected = np.tril(B.T @ (w[:, None] * B))
     assert_allclose(_dense.assemble(m._factor.A), expected, rtol=0, atol=1e-11 * np.max(np.abs(expected)))
@@ -141,7 +147,7 @@ def test_new_response_refreshes_factor(design, storage):
     rng = np.random.default_rng(12345)  # not the design's seed: y2 must not be collinear with x
     y2 = rng.normal(size=m.nobs) * 5 + 1
     m._factor.set_response(y2, m.weights)
-    d = _check_against_dense(m, _designs.random_theta(m, rng))
+    d = _check_against_dense(m, _designs.random_theta(m, rng), model=False)  # the model's y is not y2
     assert_array_equal(m._factor.Xy[:, -1], y2)
     assert d["M"][-1, -1] == pytest.approx(y2 @ y2)
 
@@ -168,9 +174,11 @@ def test_bundled_datasets_match_dense(request, dataset, formula, storage):
 @pytest.mark.parametrize("storage", STORAGE)
 def test_dyestuff_cross_products(dyestuff, storage):
     """Z'Z = 5 I_6 and y'Z = [7525, 7640, 7820, 7490, 8000, 7350] (MixedModels' tests)."""
+    from sklmixed.linalg import BlockedCholesky
+
     with _dense.factor_storage(storage):
         m = LinearMixedModel("yield ~ 1 + (1|batch)", dyestuff)
-    A = m._factor.A
+        A = BlockedCholesky(m.reterms, np.column_stack([m.feterm.X, m.y])).A  # the model's factor sees y centred
     assert_array_equal(_dense.block_to_dense(A[0][0]), 5 * np.eye(6))
     assert_array_equal(A[1][0][-1], [7525, 7640, 7820, 7490, 8000, 7350])
 

@@ -173,7 +173,7 @@ def test_objective_equals_dense_marginal_likelihood(problem):
     assert np.sqrt(m.pwrss / nu) == pytest.approx(sigma, rel=1e-8)
 
     # conditional modes, matched by level label
-    u_pkg = m._factor.ranef_u(m.beta)
+    u_pkg = m._u()
     by_name = {t["name"]: (t, uj) for t, uj in zip(problem["terms"], u)}
     for r, ur in zip(m.reterms, u_pkg):
         t, uj = by_name[r.name]
