@@ -7,7 +7,8 @@
 (or in the ``group_columns`` of ``X``).
 """
 
-from ._generalized import GeneralizedMixedClassifier, GeneralizedMixedRegressor
+from ._classifier import GeneralizedMixedClassifier
+from ._generalized import GeneralizedMixedRegressor
 from ._linear import LinearMixedRegressor
 
-__all__ = ["LinearMixedRegressor", "GeneralizedMixedClassifier", "GeneralizedMixedRegressor"]
+__all__ = ["GeneralizedMixedClassifier", "GeneralizedMixedRegressor", "LinearMixedRegressor"]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
 from ..models.linear import LinearMixedModel
 from ._base import _MixedModelEstimator
+from ._params import document
 
 __all__ = ["LinearMixedRegressor"]
 
 
+@document
 class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     r"""Linear mixed-effects regression, fit by maximum likelihood or REML.
 
@@ -41,38 +42,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
 
     Parameters
     ----------
-    random_slopes : list of str or int, dict or None, default=None
-        Columns of X (names for a DataFrame, or indices) that get a random slope, in
-        addition to the random intercept, for each grouping factor. A dict
-        ``{factor: columns}`` chooses them per factor (factors named as the columns of
-        ``groups``, or by position); factors it leaves out get an intercept only.
-        Ignored without groups.
-    correlated : bool, default=True
-        Estimate the correlations between the random intercept and slopes of a factor
-        (``(1 + x | g)``); False makes them independent (``(1 + x || g)``).
-    fit_intercept : bool, default=True
-        Include a fixed intercept :math:`\beta_0`. The random intercepts are always there.
-    group_columns : list of str or int, or None, default=None
-        Columns of X that are grouping factors rather than fixed effects. They travel
-        with X through every scikit-learn tool, so no metadata needs routing; see the
-        Notes. Cannot be combined with the ``groups`` argument of ``fit``.
-    reml : bool, default=False
-        Estimate θ by REML instead of maximum likelihood.
-    optimizer : str, default="LN_BOBYQA"
-        A derivative-free NLopt algorithm, e.g. ``"LN_NELDERMEAD"`` or ``"LN_COBYLA"``.
-    ftol_rel : float, default=1e-12
-        Relative tolerance on the objective.
-    ftol_abs : float, default=1e-8
-        Absolute tolerance on the objective.
-    xtol_abs : float, default=1e-10
-        Absolute tolerance on every parameter.
-    maxfeval : int, default=-1
-        Maximum number of objective evaluations (-1: no limit).
-    maxtime : float, default=-1
-        Maximum optimisation time in seconds (-1: no limit).
-    progress : bool or None, default=False
-        Show a progress counter during the optimisation; None shows it on a terminal
-        once a fit takes longer than a second.
+    {{parameters}}
 
     Attributes
     ----------
@@ -227,35 +197,23 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         self : LinearMixedRegressor
             The fitted estimator.
         """
-        if not isinstance(self.reml, (bool, np.bool_)):
-            raise ValueError(f"reml must be a bool, got {self.reml!r}")
-        columns, y, sw, layout = self._prepare_fit(X, y, groups, sample_weight)
-        self._layout = layout
-        columns, y, sw = self._subset(columns, y, sw)
-        y = np.asarray(y, dtype=float)
-        frame = pd.DataFrame(columns, index=pd.RangeIndex(len(y)))
-        frame[layout.response] = y
-        fixed, formula = self._formula(layout)
-        if layout.has_groups:
-            model = LinearMixedModel(formula, frame, weights=sw)
-            self._configure_optsum(model.optsum, model.theta_scale)
-            model.fit(reml=bool(self.reml), progress=self.progress)
-            self._set_fixed_effects(model.feterm, model.beta)
-            self._set_random_effects(model)
-            self.sigma_ = float(model.sigma)
-        else:
-            feterm = self._fixed_design(fixed, frame)
-            w = np.ones(len(y)) if sw is None else sw
-            sqw = np.sqrt(w)
-            beta = np.linalg.lstsq(feterm.X * sqw[:, None], y * sqw, rcond=None)[0]
-            resid = y - feterm.X @ beta
-            self._set_fixed_effects(feterm, beta)
-            self._set_random_effects(None)
-            self.sigma_ = float(np.sqrt(np.sum(w * resid * resid) / len(y)))
-        return self
+        return self._fit(X, y, groups, sample_weight)
 
-    def _model_linear_predictor(self, frame):
-        return self.model_.predict(frame, new_levels="population")
+    def _encode_target(self, y, sample_weight, params):
+        return np.asarray(y, dtype=float), {}
+
+    def _fit_model(self, y, feterm, reterms, weights, params, formula):
+        model = LinearMixedModel.from_terms(y, feterm, reterms, weights=weights, formula=formula)
+        self._configure_optsum(model.optsum, params, model.theta_scale)
+        model.fit(reml=params["reml"], progress=params["progress"])
+        return model, {"sigma_": float(model.sigma)}
+
+    def _fit_fixed(self, y, feterm, weights, params):
+        w = np.ones(len(y)) if weights is None else weights
+        sqw = np.sqrt(w)
+        beta = np.linalg.lstsq(feterm.X * sqw[:, None], y * sqw, rcond=None)[0]
+        resid = y - feterm.X @ beta
+        return beta, {"sigma_": float(np.sqrt(np.sum(w * resid * resid) / len(y)))}
 
     def predict(self, X, groups=None):
         """Predict the response: the fixed part plus the random effects of seen levels.

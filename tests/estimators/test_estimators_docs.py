@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
+import sklmixed.estimators._classifier
 import sklmixed.estimators._generalized
 import sklmixed.estimators._linear
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "estimators_pipeline.py"
 
 
-@pytest.mark.parametrize("module", [sklmixed.estimators._linear, sklmixed.estimators._generalized],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [sklmixed.estimators._linear, sklmixed.estimators._generalized,
+                                    sklmixed.estimators._classifier], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False,
                              report=False)
