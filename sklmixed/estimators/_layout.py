@@ -45,7 +45,7 @@ def _is_numeric_column(values) -> bool:
         return False
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return True
-    if dtype == object:
+    if dtype == np.dtype(object):
         return pd.api.types.infer_dtype(values, skipna=True) in _NUMERIC_INFERRED
     return False
 

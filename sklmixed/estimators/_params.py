@@ -63,7 +63,8 @@ def as_column_list(spec, name) -> list:
         items = list(spec)
         for item in items:
             if isinstance(item, (bool, np.bool_)) or not isinstance(item, (str, numbers.Integral)):
-                raise InvalidParameterError(f"{name} must hold column names (str) or column indices (int), got {item!r}")
+                raise InvalidParameterError(f"{name} must hold column names (str) or column indices (int), "
+                                            f"got {item!r}")
         return items
     raise ValueError(f"{name} must be a column name, a column index or a list of them, got {spec!r}")
 
