@@ -57,8 +57,12 @@ class DenseTail:
     def __getstate__(self):
         return {"start": self.start, "offsets": self.offsets, "L": self.L, "A": self.A}
 
+    # The blocks of A and L are views of these arrays, and the assembly finds the shared array
+    # as a view's ``base``: a loaded array must own its memory (protocol 5 and joblib give
+    # arrays over the pickle's buffer, possibly read-only, whose base is a 1-D array).
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.L, self.A = (np.array(state[name], dtype=float, order="F", copy=True) for name in ("L", "A"))
         self._views()
 
     @property

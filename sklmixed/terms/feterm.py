@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -90,6 +91,19 @@ class FeTerm:
         rhs, context = apply_contrasts(rhs, contrasts, data)
         Xfull, names, spec = build_matrix(rhs, data, f"the fixed-effects matrix for {rhs!r}", context)
         return cls(Xfull, rename_intercept(names), spec=spec, context=context, stacklevel=5)
+
+    # formulaic's specs hold classes with __slots__ and no __getstate__, which protocols 0 and 1
+    # cannot pickle: the spec travels as bytes of protocol 2 whatever the outer protocol
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if state["_spec"] is not None:
+            state["_spec"] = pickle.dumps(state["_spec"], protocol=max(2, pickle.DEFAULT_PROTOCOL))
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("_spec"), bytes):
+            state["_spec"] = pickle.loads(state["_spec"])
+        self.__dict__.update(state)
 
     @property
     def spec(self):

@@ -341,3 +341,19 @@ def test_thresholds_are_parameters_of_the_factor(design):
     dense.evaluate(theta)
     assert blocked.logdet() == pytest.approx(dense.logdet(), rel=1e-10)
     assert blocked.pwrss == pytest.approx(dense.pwrss, rel=1e-9)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_loaded_dense_tail_owns_writable_memory_the_assembly_writes_into(protocol):
+    """Protocol 5 rebuilds arrays over the pickle's buffer (base: a 1-D array, maybe read-only);
+    the assembly finds the tail's array as its blocks' ``base`` and must still write into it."""
+    data, formula = _designs.make("crossed3", 0)
+    m = LinearMixedModel(formula, data)  # not the shared cached model: its A is changed below
+    clone = pickle.loads(pickle.dumps(m, protocol=protocol))
+    tail = clone._factor.tail
+    for big in (tail.A, tail.L):
+        assert big.flags.owndata and big.flags.writeable and big.flags.f_contiguous
+    w = np.random.default_rng(4).uniform(0.2, 5.0, m.n)
+    for model in (m, clone):
+        model._factor.update_A(w)
+    assert_array_equal(_dense.assemble(clone._factor.A), _dense.assemble(m._factor.A))
