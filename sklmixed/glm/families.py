@@ -41,6 +41,9 @@ class Family:
     def clip_mu(self, mu):
         return mu
 
+    #: what :meth:`saturated` counts, for the warning of a fit (a sign of separation)
+    boundary_text = "fitted means numerically on the boundary of the support"
+
     def saturated(self, mu) -> int:
         """How many fitted means sit numerically on the boundary of the support (a sign of separation)."""
         return 0
@@ -102,6 +105,8 @@ class Bernoulli(Family):
 
     def clip_mu(self, mu):
         return np.clip(mu, _TINY, 1.0 - _TINY)
+
+    boundary_text = "fitted probabilities numerically 0 or 1"
 
     def saturated(self, mu) -> int:
         return int(np.sum((mu < 1e-8) | (mu > 1 - 1e-8)))
@@ -180,6 +185,13 @@ class Poisson(Family):
 
     def clip_mu(self, mu):
         return np.maximum(mu, _TINY)
+
+    boundary_text = "fitted means numerically 0"
+
+    def saturated(self, mu) -> int:
+        # a mean below 1e-8 needs a linear predictor below -18: a fixed effect separating the
+        # zeros drives it to -inf (lme4's colonizer data: β of -23 in lme4, unbounded here)
+        return int(np.sum(mu < 1e-8))
 
     def dev_resid(self, y, mu, wt):
         return 2.0 * wt * (special.xlogy(y, y / mu) - (y - mu))

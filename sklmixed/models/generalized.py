@@ -224,14 +224,45 @@ class GeneralizedLinearMixedModel(MixedModel):
 
     # ------------------------------------------------------------------ deviance
     def objective_at(self, theta, beta=None, *, nagq: int = 1) -> float:
-        """The Laplace (``nagq=1``) or AGQ deviance at θ (and β; None re-estimates β in PIRLS)."""
+        """The Laplace (``nagq=1``) or AGQ deviance at θ (and β; None re-estimates β in PIRLS).
+
+        An unfitted model keeps the PIRLS state it reaches; a fitted one gets back the state
+        of its fit afterwards (θ, β, u, μ and the factor), so its summary is unchanged.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` has the wrong length.
+        PIRLSError
+            If PIRLS cannot reduce the deviance at its first iteration.
+        PosDefError
+            If the working factor is not positive definite.
+        """
+        saved = self._fit_state() if self._fitted else None
+        try:
+            self._install_theta(theta)
+            if beta is None:
+                lap = self.pirls(vary_beta=True)
+            else:
+                self.beta = np.asarray(beta, dtype=float).copy()
+                lap = self.pirls(vary_beta=False)
+            return lap if nagq == 1 else agq_deviance(self._pirls, nagq)
+        finally:
+            if saved is not None:
+                self._restore_fit_state(saved)
+
+    def _fit_state(self) -> tuple:
+        pirls = self._pirls
+        u_start = None if pirls.u_start is None else [uj.copy() for uj in pirls.u_start]
+        return self.theta.copy(), pirls.state(), u_start
+
+    def _restore_fit_state(self, saved) -> None:
+        """Refactor at the fit's θ, β and u (a deterministic recomputation of the fit's last PIRLS step)."""
+        theta, state, u_start = saved
         self._install_theta(theta)
-        if beta is None:
-            lap = self.pirls(vary_beta=True)
-        else:
-            self.beta = np.asarray(beta, dtype=float).copy()
-            lap = self.pirls(vary_beta=False)
-        return lap if nagq == 1 else agq_deviance(self._pirls, nagq)
+        self._pirls.restore(state)
+        self._pirls.laplace_update(fixed=False)
+        self._pirls.converged, self._pirls.u_start = state[2], u_start
 
     # ------------------------------------------------------------------ fitting
     def fit(self, *, fast=False, nagq=1, progress=None, fitlog=False):
@@ -286,7 +317,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
         extreme = self.family.saturated(self.mu)
         if extreme:
-            warnings.warn(f"fitted probabilities numerically 0 or 1 occurred for {extreme} observation(s): the "
+            warnings.warn(f"{self.family.boundary_text} occurred for {extreme} observation(s): the "
                           "data may be separable, and estimates on the boundary are unreliable",
                           SeparationWarning, stacklevel=2)
         self._objective = float(os.fmin)

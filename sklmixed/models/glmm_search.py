@@ -116,6 +116,7 @@ class TwoStageSearch:
         os.initial = to_model(joint.initial)
         os.lowerbd = joint.lowerbd
         os.finitial, os.feval, os.returnvalue = joint.finitial, joint.feval, joint.returnvalue
+        os.nfailed = joint.nfailed
         os.initial_step, os.xtol_abs = joint.initial_step, joint.xtol_abs
         os.fitlog = [(to_model(x), f) for x, f in joint.fitlog]
         os.fit_time = prefit.fit_time + joint.fit_time

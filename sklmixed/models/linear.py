@@ -173,37 +173,70 @@ class LinearMixedModel(MixedModel):
     def _dof_denom(self, reml) -> int:
         return self.n - self.feterm.rank if reml else self.n
 
-    def _objective_function(self, reml):
+    def _objective_function(self, reml, *, constant=True):
         """The objective at θ for the optimiser and :meth:`objective_at`: install θ, refactor, evaluate.
 
         ``theta`` must be a fresh float array of the right length (the optimiser copies NLopt's
-        buffer): it is kept as the point the factor holds.
+        buffer): it is kept as the point the factor holds. ``constant=False`` leaves out
+        :meth:`_objective_constant`: the optimiser's relative tolerance then sees the same
+        function whatever the response's scale and the weights' (a deviance shifted by
+        ``n log c²`` would stop the search elsewhere).
         """
-        factor, dof, logw = self._factor, self._dof_denom(reml), self._sum_log_weights
-        s2, shift = self._std.y_scale ** 2, self._logdet_shift(reml)
+        factor, dof = self._factor, self._dof_denom(reml)
+        logw, log_s2 = (self._sum_log_weights, self._log_scale2) if constant else (None, 0.0)
+        shift = self._logdet_shift(reml)
 
         def objective(theta):
             self._factored_at = None
-            factor.evaluate(theta)
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    factor.evaluate(theta)
+            except FloatingPointError as err:  # λ'Z'WZλ overflows: θ is far out of the data's scale
+                raise PosDefError(f"the factor at θ = {np.asarray(theta).tolist()} overflows ({err}): θ is out of "
+                                  f"scale (its natural unit here is {self.theta_scale.tolist()})") from None
             self._factored_at = theta
-            return profiled_deviance(factor.logdet(reml) + shift, s2 * factor.pwrss, dof, logw)
+            return profiled_deviance(factor.logdet(reml) + shift, factor.pwrss, dof, logw, log_s2)
         return objective
+
+    def _objective_constant(self, reml) -> float:
+        """What the response's scale and the weights add to the objective: ``ν log s² − Σ log w``."""
+        return self._dof_denom(reml) * self._log_scale2 - (self._sum_log_weights or 0.0)
 
     def _logdet_shift(self, reml) -> float:
         """``log|L_X|² − log|L_X̃|²`` for REML (``X̃ = X T``): ``−2 log|det T|``; 0 for ML."""
         return -2.0 * self._std.log_det_T if reml else 0.0
 
     def objective_at(self, theta, reml=None) -> float:
-        """Install ``theta``, refactor, and return the objective (ML deviance or REML criterion)."""
+        """The objective (ML deviance or REML criterion) at ``theta``.
+
+        An unfitted model keeps ``theta`` installed; a fitted one is refactored at its
+        estimates afterwards, so that its θ, σ and summary are those of the fit.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` has the wrong length.
+        PosDefError
+            If the factor at ``theta`` is not positive definite (θ far out of scale).
+        """
         theta = np.array(theta, dtype=float)
         self._install_theta(theta)  # checks the length
-        return self._objective_function(self.reml if reml is None else bool(reml))(theta)
+        try:
+            return self._objective_function(self.reml if reml is None else bool(reml))(theta)
+        finally:
+            if self._fitted:
+                self._objective_function(self.reml)(self._theta_hat.copy())
 
     @property
     def objective(self) -> float:
         """The ML deviance (−2 log-likelihood) or REML criterion at the current θ."""
-        return profiled_deviance(self._factor.logdet(self.reml) + self._logdet_shift(self.reml), self.pwrss,
-                                 self._dof_denom(self.reml), self._sum_log_weights)
+        return profiled_deviance(self._factor.logdet(self.reml) + self._logdet_shift(self.reml), self._factor.pwrss,
+                                 self._dof_denom(self.reml), self._sum_log_weights, self._log_scale2)
+
+    @property
+    def _log_scale2(self) -> float:
+        """``log s²`` of the response's scale ``s`` (``s²`` itself may overflow)."""
+        return 2.0 * float(np.log(self._std.y_scale))
 
     # ------------------------------------------------------------------ fitting
     def fit(self, *, reml=False, start=None, progress=None, fitlog=False):
@@ -241,28 +274,62 @@ class LinearMixedModel(MixedModel):
         if start is not None:
             self.optsum.initial = self._start_theta(start)
             self.optsum.final = self.optsum.initial.copy()
-        objective = self._objective_function(self.reml)
+        objective = self._objective_function(self.reml, constant=False)
         run = {"progress": progress, "fitlog": fitlog, "rectify": self._rectify_theta}
         with blas_limit(self._factor.largest_dense):
             try:
                 xmin, _ = optimize(objective, self.optsum, **run)
-            except PosDefError:
-                # only the initial evaluation can raise; start smaller, as MixedModels does (badly scaled data)
-                scale = (1.0 if self.weights is None else np.max(self.weights)) * np.max(np.abs(self.y))
-                if not scale > 1:
-                    raise
-                warnings.warn(f"the initial parameters {self.optsum.initial} gave a non-positive-definite factor; "
-                              f"retrying from them divided by {scale:.3g}", ConvergenceWarning, stacklevel=2)
-                self.optsum.initial = self.optsum.initial / scale
-                xmin, _ = optimize(objective, self.optsum, **run)
+            except PosDefError as err:
+                # only the initial evaluation can raise: a start far out of the θ's natural units
+                raise ValueError(
+                    f"the objective cannot be evaluated at the starting θ = {self.optsum.initial.tolist()} ({err}). "
+                    f"θ is the ratio of each random effect's standard deviation to the residual one, in units "
+                    f"of {self.theta_scale.tolist()} here: start near 1 in those units, or rescale the data"
+                ) from None
+            xmin = self._second_start(objective, xmin, run)
+            self._add_objective_constant(self.optsum)
             # the optimum is most often the point evaluated last: its factor is already in place
             factored = getattr(self, "_factored_at", None)
             if factored is None or not np.array_equal(factored, xmin):
                 self.objective_at(xmin)
             else:
                 self._install_theta(xmin)
+        self._theta_hat = self.theta.copy()
         self._fitted = True
         return self
+
+    def _second_start(self, objective, xmin, run) -> np.ndarray:
+        """A fit from a far start that ends on the boundary is tried again from the default start.
+
+        From a start far from the θ's natural units (``start=[1e3, 0, 1e3]`` on sleepstudy) BOBYQA
+        can stop on the boundary at a local optimum (lme4 does, for weights scaled by 1e4: a
+        deviance of 1828 for 1752). A singular fit from the default start is taken as it is.
+        The better of the two searches is kept; ``optsum.feval`` counts both.
+        """
+        os = self.optsum
+        default = self._start_theta("moments")
+        if not self.issingular(xmin) or np.allclose(os.initial, default, rtol=0.5, atol=0.0):
+            return xmin
+        second = OptSummary(initial=default, lowerbd=os.lowerbd)
+        second.copy_settings(os)
+        second.xtol_abs = os.xtol_abs
+        self._scale_optimizer_settings(second, tolerances=False)  # the first steps of the default start
+        xmin2, fmin2 = optimize(objective, second, **run)
+        first_feval = os.feval
+        if fmin2 < os.fmin - os.ftol_abs:
+            warnings.warn(f"the search from the starting θ = {os.initial.tolist()} stopped on the boundary at an "
+                          f"objective {os.fmin - fmin2:.6g} above that of a search from the default start; the "
+                          "latter is kept", ConvergenceWarning, stacklevel=3)
+            os.final, os.fmin, os.returnvalue, os.fitlog = second.final, second.fmin, second.returnvalue, second.fitlog
+            xmin = xmin2
+        os.feval = first_feval + second.feval
+        return xmin
+
+    def _add_objective_constant(self, os) -> None:
+        """Put back into the optimiser's results what ``constant=False`` left out of its objective."""
+        const = self._objective_constant(self.reml)
+        os.finitial, os.fmin = os.finitial + const, os.fmin + const
+        os.fitlog = [(x, f + const) for x, f in os.fitlog]
 
     def _check_estimable(self) -> None:
         """Refuse a fit whose residual variance is 0 or cannot be told apart from the random effects.
@@ -327,12 +394,13 @@ class LinearMixedModel(MixedModel):
     @property
     def pwrss(self) -> float:
         """Penalised weighted residual sum of squares at the conditional estimates."""
-        return self._std.y_scale ** 2 * self._factor.pwrss
+        with np.errstate(over="ignore"):  # inf for a response beyond 1e154: σ is still finite
+            return float(np.float64(self._std.y_scale) ** 2 * self._factor.pwrss)
 
     @property
     def sigma(self) -> float:
         """Residual standard deviation σ̂."""
-        return float(np.sqrt(self.pwrss / self._dof_denom(self.reml)))
+        return float(self._std.y_scale * np.sqrt(self._factor.pwrss / self._dof_denom(self.reml)))
 
     @property
     def has_dispersion(self) -> bool:
@@ -351,7 +419,11 @@ class LinearMixedModel(MixedModel):
         return super().theta_scale * self._weight_unit
 
     def _vcov_scale(self) -> float:
-        return self.sigma**2
+        with np.errstate(over="ignore"):
+            return float(np.float64(self.sigma) ** 2)
+
+    def _se_scale(self) -> float:
+        return self.sigma
 
     @property
     def loglikelihood(self) -> float:

@@ -120,6 +120,9 @@ class MixedModel(ABC):
         return np.concatenate([r.theta for r in self.reterms])
 
     def _install_theta(self, theta) -> None:
+        theta = np.asarray(theta, dtype=float)
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"theta must be finite, got {theta.tolist()}")
         self._factor.install_theta(theta)
 
     @property
@@ -190,7 +193,12 @@ class MixedModel(ABC):
         return Linv.T @ Linv
 
     def _vcov_kept(self) -> np.ndarray:
-        return self._vcov_scale() * self._unscaled_vcov()
+        with np.errstate(over="ignore"):
+            return self._vcov_scale() * self._unscaled_vcov()
+
+    def _se_scale(self) -> float:
+        """The square root of :meth:`_vcov_scale`, for standard errors."""
+        return float(np.sqrt(self._vcov_scale()))
 
     def issingular(self, theta=None, *, atol: float = 0.0, rtol: float | None = None) -> bool:
         """True when a θ bounded at 0 is (approximately) 0: a singular covariance matrix."""
@@ -231,7 +239,7 @@ class MixedModel(ABC):
     def stderror(self) -> pd.Series:
         """Standard errors of the fixed effects (NaN for dropped columns)."""
         self._check_fitted()
-        se = np.sqrt(np.diag(self._vcov_kept()))
+        se = self._se_scale() * np.sqrt(np.diag(self._unscaled_vcov()))  # σ² may overflow where σ does not
         return pd.Series(self._expand(se), index=self.feterm.names, name="stderror")
 
     def vcov(self, corr: bool = False) -> pd.DataFrame:
@@ -347,11 +355,14 @@ class MixedModel(ABC):
         rows = []
         maxS = max(r.S for r in self.reterms)
         for r in self.reterms:
-            lam = r.lambda_ * scale
-            cov = lam @ lam.T
-            sd = np.sqrt(np.diag(cov))
+            # relative to σ first: σ² of a response near 1e200 overflows where σ does not
+            rel = r.lambda_ @ r.lambda_.T
+            rel_sd = np.sqrt(np.diag(rel))
+            sd = rel_sd * scale
+            with np.errstate(over="ignore"):
+                cov = rel * np.float64(scale) ** 2
             with np.errstate(invalid="ignore", divide="ignore"):
-                corr = cov / np.outer(sd, sd)
+                corr = rel / np.outer(rel_sd, rel_sd)
             for a, cname in enumerate(r.cnames):
                 row = {"group": r.name, "column": cname, "variance": cov[a, a], "std_dev": sd[a]}
                 for b in range(maxS - 1):
@@ -359,7 +370,8 @@ class MixedModel(ABC):
                 rows.append(row)
         if self.has_dispersion:
             s = self.sigma
-            rows.append({"group": "Residual", "column": "", "variance": s * s, "std_dev": s})
+            with np.errstate(over="ignore"):  # a variance beyond the float range is inf, its sd is not
+                rows.append({"group": "Residual", "column": "", "variance": np.float64(s) * s, "std_dev": s})
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ fit statistics

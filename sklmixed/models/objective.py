@@ -32,9 +32,15 @@ __all__ = ["profiled_deviance", "laplace_deviance", "penalised_deviance"]
 _TWO_PI = 2.0 * np.pi
 
 
-def profiled_deviance(logdet: float, pwrss: float, dof: int, sum_log_weights: float | None = None) -> float:
-    """The ML deviance (``dof = n``) or REML criterion (``dof = n - p``, ``logdet`` with ``log|L_X|²``)."""
-    val = logdet + dof * (1.0 + np.log(_TWO_PI * pwrss / dof))
+def profiled_deviance(logdet: float, pwrss: float, dof: int, sum_log_weights: float | None = None,
+                      log_scale2: float = 0.0) -> float:
+    r"""The ML deviance (``dof = n``) or REML criterion (``dof = n - p``, ``logdet`` with ``log|L_X|²``).
+
+    ``pwrss`` may be that of a response divided by a scale :math:`s`; ``log_scale2`` is then
+    :math:`\log s^2`, added in the logarithm so that neither :math:`s^2` nor the
+    residual sum of squares in the data's units has to be a float (a response of 1e200).
+    """
+    val = logdet + dof * (1.0 + np.log(_TWO_PI * pwrss / dof) + log_scale2)
     return float(val if sum_log_weights is None else val - sum_log_weights)
 
 

@@ -100,8 +100,9 @@ class PIRLS:
         not needed (see :meth:`BlockedCholesky.update_L`). Returns the Laplace deviance.
         """
         self.eta = self.linear_predictor(self.beta, self.u)
-        z, w, self.mu = working_response_and_weights(self.family, self.link, self.y, self.eta, self.offset,
-                                                     self.prior)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are an error just below
+            z, w, self.mu = working_response_and_weights(self.family, self.link, self.y, self.eta, self.offset,
+                                                         self.prior)
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(w))):
             raise FloatingPointError("non-finite working response or weights in PIRLS")
         self.factor.reweight(z, w)

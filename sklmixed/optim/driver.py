@@ -50,7 +50,9 @@ class _Guarded:
 
     A failed or non-finite evaluation returns the initial objective (MixedModels.jl's rule,
     its issue #616): a derivative-free model of the objective breaks on ``inf``/NaN, and the
-    search can never end "converged" on one.
+    search can never end "converged" on one. Failures are counted (``failures``, the first
+    one's message in ``first_failure``): the caller warns, as the search then knows less of the
+    objective than it believes.
     """
 
     def __init__(self, objective, x0, finitial, log, show):
@@ -58,6 +60,13 @@ class _Guarded:
         self.start = x0.tolist()
         self.best_x, self.best_f = x0.copy(), finitial
         self.log, self.show = log, show
+        self.failures, self.first_failure = 0, None
+
+    def _failed(self, why: str) -> float:
+        self.failures += 1
+        if self.first_failure is None:
+            self.first_failure = why
+        return self.finitial
 
     def __call__(self, x):
         if x.tolist() == self.start:
@@ -65,10 +74,10 @@ class _Guarded:
         else:
             try:
                 val = float(self.objective(x))
-            except EVALUATION_FAILURES:
-                val = self.finitial
+            except EVALUATION_FAILURES as err:
+                val = self._failed(f"{type(err).__name__}: {err}")
             if not math.isfinite(val):
-                val = self.finitial
+                val = self._failed(f"the objective is {val}")
         if val < self.best_f:
             self.best_x, self.best_f = x, val
         if self.log is not None:
@@ -132,6 +141,15 @@ def optimize(objective, optsum, *, progress=None, fitlog=False, snap=True, recti
         xmin, fmin = _snap_to_zero(objective, optsum, xmin, fmin, fitlog)
     optsum.final, optsum.fmin, optsum.returnvalue = xmin.copy(), fmin, code
     optsum.fit_time = time.perf_counter() - start
+    optsum.nfailed = f.failures
+    if f.failures:
+        warnings.warn(
+            f"{f.failures} of {optsum.feval} evaluations of the objective failed and were given the "
+            f"objective at the start ({f.first_failure}); the optimum found may be wrong. Check the "
+            "data's scale and for separation, or try other starting values (optsum.nfailed counts them).",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     if code not in engine.SUCCESS:
         warnings.warn(
             f"the optimizer {optsum.optimizer} stopped with return code {code} after {optsum.feval} "

@@ -109,6 +109,9 @@ class OptSummary:
         Number of adaptive Gauss-Hermite quadrature points (GLMM).
     fit_time : float
         Seconds spent in the optimiser.
+    nfailed : int
+        Evaluations that failed (a factor not positive definite, PIRLS unable to reduce the
+        deviance, an overflow) and were given the initial objective; a warning says so.
     prefit : OptSummary or None
         The first stage of a two-stage fit (a full GLMM fit starts with the fast fit of θ);
         the fields above then describe the second stage.
@@ -138,6 +141,7 @@ class OptSummary:
     reml: bool = False
     nagq: int = 1
     fit_time: float = float("nan")
+    nfailed: int = 0
     prefit: OptSummary | None = None
     pirls: PIRLSSettings | None = None
 
@@ -158,7 +162,7 @@ class OptSummary:
         self.initial = np.asarray(initial, dtype=float).copy()
         if lowerbd is not None:
             self.lowerbd = np.asarray(lowerbd, dtype=float).copy()
-        self.finitial, self.fmin, self.feval = np.inf, np.inf, -1
+        self.finitial, self.fmin, self.feval, self.nfailed = np.inf, np.inf, -1, 0
         self.final = self.initial.copy()
         self.returnvalue = "FAILURE"
         self.fitlog = []

@@ -806,8 +806,8 @@ def test_fit_keeps_the_factor_of_the_last_evaluation_when_it_is_the_optimum(requ
     calls = []
     make = m._objective_function
 
-    def counted(reml):
-        objective = make(reml)
+    def counted(reml, **kw):
+        objective = make(reml, **kw)
         return lambda theta: calls.append(np.array(theta)) or objective(theta)
     m._objective_function = counted
     m.fit(progress=False, fitlog=True)

@@ -74,7 +74,9 @@ def test_failed_factor_and_nan_return_the_initial_value():
         return quadratic(x)
 
     os_ = OptSummary(initial=[1.0, 0.0], lowerbd=[0.0, -np.inf])
-    xmin, fmin = optimize(f, os_, progress=False, fitlog=True)
+    with pytest.warns(ConvergenceWarning, match="2 of .* evaluations of the objective failed"):
+        xmin, fmin = optimize(f, os_, progress=False, fitlog=True)
+    assert os_.nfailed == 2
     # call 1 is the initial evaluation outside nlopt; nlopt's first point reuses it (fitlog[0])
     assert os_.fitlog[2][1] == os_.finitial and os_.fitlog[3][1] == os_.finitial
     assert np.isfinite(fmin) and fmin == pytest.approx(3.0)
@@ -177,3 +179,22 @@ def test_unknown_backend_is_a_clear_error():
     for name in ("prima", "Nlopt", "../x", 3):
         with pytest.raises(ValueError, match="unknown optimizer backend"):
             backend(name)
+
+
+def test_failed_evaluations_are_counted_and_warned_not_silent():
+    """The guard gives a failed evaluation the initial objective; that must not pass silently."""
+    from sklmixed.exceptions import ConvergenceWarning, PIRLSError
+
+    def objective(x):
+        if x[0] > 1.5:
+            raise PIRLSError("PIRLS could not reduce the deviance")
+        return float((x[0] - 1.2) ** 2 + 1.0)
+
+    os_ = OptSummary(initial=np.array([1.0]), lowerbd=np.array([0.0]))
+    with pytest.warns(ConvergenceWarning, match=r"evaluations of the objective failed .*PIRLSError: PIRLS could"):
+        xmin, fmin = optimize(objective, os_, progress=False)
+    assert os_.nfailed > 0
+    assert xmin[0] == pytest.approx(1.2, abs=1e-4)
+    # a refit starts the count afresh
+    os_.reset(np.array([1.0]))
+    assert os_.nfailed == 0
