@@ -15,6 +15,7 @@ from ..glm.families import get_family
 from ..glm.irls import fit_glm, working_response_and_weights
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, PIRLSSettings, blas_limit
+from ..terms.dependence import check_independent
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
 from .agq import agq_deviance, check_nagq
@@ -120,6 +121,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         return self
 
     def _setup(self, formula, feterm, reterms, y, family, link, weights, offset) -> None:
+        check_independent(reterms)
         self.formula, self.feterm, self.reterms = formula, feterm, reterms
         self.family = family
         self.link = family.make_link(link)

@@ -2,18 +2,18 @@ r"""Linear mixed-effects models fit by maximum likelihood or REML."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ConvergenceWarning, PosDefError
+from ..exceptions import PosDefError
 from ..formula.frame import case_weights, prepare_data, response_values
 from ..formula.parse import parse_formula
 from ..linalg.factor import BlockedCholesky
-from ..optim import OptSummary, blas_limit, optimize
+from ..optim import OptSummary, blas_limit
+from ..terms.dependence import check_independent
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
+from .lmm_search import check_estimable, search_theta
 from .mixedmodel import MixedModel, assembled_terms
 from .objective import profiled_deviance
 from .standardize import Standardization
@@ -132,6 +132,7 @@ class LinearMixedModel(MixedModel):
         self.y = y
         self.weights = weights
         self.reterms = reterms
+        check_independent(reterms)
         # the factor sees X and y centred and scaled (see models/standardize.py)
         self._std = Standardization.of(feterm.X, y, weights)
         self._factor = BlockedCholesky(self.reterms, np.column_stack([self._std.X(feterm.X), self._std.y(y)]), weights)
@@ -268,7 +269,7 @@ class LinearMixedModel(MixedModel):
             raise ValueError("this model has already been fit; use refit() to fit it again")
         if np.ptp(self.y) == 0:
             raise ValueError(f"the response {self.formula.response!r} is constant; there is nothing to fit")
-        self._check_estimable()
+        check_estimable(self)
         self.reml = bool(reml)
         self.optsum.reml = self.reml
         if start is not None:
@@ -277,17 +278,7 @@ class LinearMixedModel(MixedModel):
         objective = self._objective_function(self.reml, constant=False)
         run = {"progress": progress, "fitlog": fitlog, "rectify": self._rectify_theta}
         with blas_limit(self._factor.largest_dense):
-            try:
-                xmin, _ = optimize(objective, self.optsum, **run)
-            except PosDefError as err:
-                # only the initial evaluation can raise: a start far out of the θ's natural units
-                raise ValueError(
-                    f"the objective cannot be evaluated at the starting θ = {self.optsum.initial.tolist()} ({err}). "
-                    f"θ is the ratio of each random effect's standard deviation to the residual one, in units "
-                    f"of {self.theta_scale.tolist()} here: start near 1 in those units, or rescale the data"
-                ) from None
-            xmin = self._second_start(objective, xmin, run)
-            self._add_objective_constant(self.optsum)
+            xmin = search_theta(self, objective, run)
             # the optimum is most often the point evaluated last: its factor is already in place
             factored = getattr(self, "_factored_at", None)
             if factored is None or not np.array_equal(factored, xmin):
@@ -297,72 +288,6 @@ class LinearMixedModel(MixedModel):
         self._theta_hat = self.theta.copy()
         self._fitted = True
         return self
-
-    def _second_start(self, objective, xmin, run) -> np.ndarray:
-        """A fit from a far start that ends on the boundary is tried again from the default start.
-
-        From a start far from the θ's natural units (``start=[1e3, 0, 1e3]`` on sleepstudy) BOBYQA
-        can stop on the boundary at a local optimum (lme4 does, for weights scaled by 1e4: a
-        deviance of 1828 for 1752). A singular fit from the default start is taken as it is.
-        The better of the two searches is kept; ``optsum.feval`` counts both.
-        """
-        os = self.optsum
-        default = self._start_theta("moments")
-        if not self.issingular(xmin) or np.allclose(os.initial, default, rtol=0.5, atol=0.0):
-            return xmin
-        second = OptSummary(initial=default, lowerbd=os.lowerbd)
-        second.copy_settings(os)
-        second.xtol_abs = os.xtol_abs
-        self._scale_optimizer_settings(second, tolerances=False)  # the first steps of the default start
-        xmin2, fmin2 = optimize(objective, second, **run)
-        first_feval = os.feval
-        if fmin2 < os.fmin - os.ftol_abs:
-            warnings.warn(f"the search from the starting θ = {os.initial.tolist()} stopped on the boundary at an "
-                          f"objective {os.fmin - fmin2:.6g} above that of a search from the default start; the "
-                          "latter is kept", ConvergenceWarning, stacklevel=3)
-            os.final, os.fmin, os.returnvalue, os.fitlog = second.final, second.fmin, second.returnvalue, second.fitlog
-            xmin = xmin2
-        os.feval = first_feval + second.feval
-        return xmin
-
-    def _add_objective_constant(self, os) -> None:
-        """Put back into the optimiser's results what ``constant=False`` left out of its objective."""
-        const = self._objective_constant(self.reml)
-        os.finitial, os.fmin = os.finitial + const, os.fmin + const
-        os.fitlog = [(x, f + const) for x, f in os.fitlog]
-
-    def _check_estimable(self) -> None:
-        """Refuse a fit whose residual variance is 0 or cannot be told apart from the random effects.
-
-        Both are errors in lme4: a response the fixed effects fit exactly (the deviance is
-        unbounded below), and a term with at least as many random effects as there are
-        observations (``(1|g)`` with one observation per level, say: its variance and the
-        residual variance are not identifiable separately).
-        """
-        n, name = self.n, self.formula.response
-        X = self._factor.Xy[:, :-1]  # centred and scaled: no cancellation, no overflow
-        sw = np.ones(n) if self.weights is None else np.sqrt(self.weights)
-        if X.shape[1] >= n:
-            raise ValueError(f"the model has {X.shape[1]} fixed-effects coefficients for {n} observation(s): "
-                             f"the fixed effects fit the response {name!r} exactly and there is nothing to fit")
-        if X.shape[1]:
-            A, t = X * sw[:, None], self._factor.Xy[:, -1] * sw
-            resid = t - A @ np.linalg.lstsq(A, t, rcond=None)[0]
-            if np.linalg.norm(resid) <= 1e-8 * np.linalg.norm(t):
-                raise ValueError(f"the fixed effects fit the response {name!r} exactly (it is a linear function "
-                                 "of the fixed-effects columns); the residual variance is 0 and there is nothing "
-                                 "to fit")
-        for r in self.reterms:
-            if r.nranef >= n:
-                if r.S == 1:
-                    what = f"the grouping factor {r.name!r} has {r.nlev} levels for {n} observations"
-                else:
-                    what = (f"the random-effects term ({' + '.join(r.cnames)} | {r.name}) has {r.nranef} random "
-                            f"effects ({r.S} for each of {r.nlev} levels) for {n} observations")
-                raise ValueError(f"{what}: its variance cannot be told apart from the residual variance of a linear "
-                                 "mixed model (lme4: the number of levels of each grouping factor must be < the "
-                                 "number of observations). Remove the term, or give each level several "
-                                 "observations")
 
     def refit(self, y=None, *, reml=None, start="moments", progress=None, fitlog=False):
         """Fit again from a fresh start, optionally with a new response vector.
