@@ -58,6 +58,9 @@ class Family:
             return 1.0
         return float(np.sum(wt * (y - mu) ** 2 / self.variance(mu)) / max(dof, 1))
 
+    def check_scale(self, y, wt, name: str) -> None:
+        """Raise a ``ValueError`` for a response on a scale the family's fit cannot resolve (none here)."""
+
     def check_response(self, y, wt) -> None:
         """Raise a ``ValueError`` for responses outside the support."""
 
@@ -187,6 +190,18 @@ class Poisson(Family):
         return np.maximum(mu, _TINY)
 
     boundary_text = "fitted means numerically 0"
+
+    #: the IRLS weights of a Poisson model are its means: beyond this the working factor
+    #: (weights against the identity of the random effects) loses θ (it drifts from 1e9 on)
+    largest_count = 1e8
+
+    def check_scale(self, y, wt, name: str) -> None:
+        top = float(np.max(y * wt, initial=0.0))
+        if top > self.largest_count:
+            raise ValueError(f"the response {name!r} has counts as large as {top:.3g}: a Poisson GLMM's working "
+                             f"weights are its means, and beyond {self.largest_count:.0e} they swamp the random "
+                             "effects in double precision; rescale the response (counts this large are close to "
+                             "normal: a linear mixed model of log counts, say)")
 
     def saturated(self, mu) -> int:
         # a mean below 1e-8 needs a linear predictor below -18: a fixed effect separating the

@@ -15,6 +15,7 @@ from ..glm.families import get_family
 from ..glm.irls import fit_glm, working_response_and_weights
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, PIRLSSettings, blas_limit
+from ..optim.driver import EVALUATION_FAILURES
 from ..terms.dependence import check_independent
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
@@ -95,6 +96,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         y, levels = family.encode_response(response_values(formula, frame), formula.response)
         weights = case_weights(weights, frame, n, keep)
         family.check_response(y, np.ones(n) if weights is None else weights)
+        family.check_scale(y, np.ones(n) if weights is None else weights, formula.response)
         offset = offset_values(offset, frame, n, keep)
         self._setup(formula, FeTerm.from_formula(formula.fixed, frame, contrasts), build_remats(formula.bars, frame),
                     y, family, link, weights, offset)
@@ -115,6 +117,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         n = len(y)
         weights = None if weights is None else case_weights(np.asarray(weights), None, n)
         family.check_response(y, np.ones(n) if weights is None else weights)
+        family.check_scale(y, np.ones(n) if weights is None else weights, formula.response)
         self._setup(formula, feterm, list(reterms), y, family, link, weights, offset_values(offset, None, n, None))
         self.response_levels = levels
         self.n_dropped = 0
@@ -311,6 +314,10 @@ class GeneralizedLinearMixedModel(MixedModel):
             pirls.warm = True
             try:
                 xmin, val = strategy.run(self, os, nagq, progress=progress, fitlog=fitlog)
+            except EVALUATION_FAILURES as err:  # only the evaluation at the start raises
+                raise ValueError(f"the objective cannot be evaluated at the starting point {os.initial.tolist()} "
+                                 f"({type(err).__name__}: {err}); start θ near 1 (its unit here is "
+                                 f"{self.theta_scale.tolist()}), or rescale the data") from None
             finally:
                 pirls.warm, pirls.u_start = False, None
             os.final = xmin.copy()
@@ -340,6 +347,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             if y.shape != (self.n,):
                 raise ValueError(f"y must have {self.n} entries, got shape {y.shape}")
             self.family.check_response(y, self.prior)
+            self.family.check_scale(y, self.prior, self.formula.response)
             beta_glm, _ = fit_glm(self.feterm.X, y, self.family, self.link, self.prior, self.offset)
             old = self.y, self.beta_glm
             self.y, self.beta_glm = y.copy(), beta_glm

@@ -105,8 +105,9 @@ class PIRLS:
                                                          self.prior)
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(w))):
             raise FloatingPointError("non-finite working response or weights in PIRLS")
-        self.factor.reweight(z, w)
-        self.factor.update_L(fixed)
+        with np.errstate(over="raise", invalid="raise"):  # an overflow (θ far out) is a failed trial point
+            self.factor.reweight(z, w)
+            self.factor.update_L(fixed)
         self.pdev = penalised_deviance(self.family.dev_resid(self.y, self.mu, self.prior), self.u)
         return laplace_deviance(self.pdev, self.factor.logdet())
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..exceptions import RankDeficiencyWarning
 from ..formula.design import apply_contrasts, build_matrix, concrete_spec, encode_new, rename_intercept
+from .magnitude import check_magnitudes
 
 __all__ = ["FeTerm", "full_rank_columns"]
 
@@ -73,6 +74,7 @@ class FeTerm:
             desc = ", ".join(f"{self.names[j]!r} ({int(bad[j])})" for j in np.flatnonzero(bad))
             raise ValueError(f"the fixed-effects column(s) {desc} have non-finite values (a logarithm of 0, "
                              "say); transform the data so that every column is finite")
+        check_magnitudes(Xfull, self.names, "fixed-effects")
         self.keep = full_rank_columns(Xfull)
         self.X = np.ascontiguousarray(Xfull[:, self.keep])
         kept = set(self.keep.tolist())

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from ..formula.design import build_matrix, concrete_spec, encode_new, rename_intercept
 from ..formula.parse import BarTerm
 from .grouping import GroupingFactor
+from .magnitude import check_magnitudes
 
 __all__ = ["ReMat", "FormulaColumns", "ArrayColumns", "build_remats", "block_pattern", "theta_spans"]
 
@@ -121,6 +122,7 @@ class ReMat:
         self.lhs_terms = lhs_terms
         self.z = np.vstack([t.z for t in lhs_terms])
         self.cnames = [n for t in lhs_terms for n in t.names]
+        check_magnitudes(self.z.T, self.cnames, "random-effects", f" (grouping factor {grouping.name!r})")
         self.free = block_pattern([t.z.shape[0] for t in lhs_terms]) if free is None else np.asarray(free, dtype=bool)
         self.lambda_ = np.eye(self.S)
         # column-major order of the lower triangle, as lme4 and MixedModels
