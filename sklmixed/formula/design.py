@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .columns import plain_message
 from .frame import describe_counts, missing_counts
 from .parse import plain_terms
 
@@ -91,7 +92,7 @@ def build_matrix(rhs: str, data: pd.DataFrame, what: str, context=None):
     try:
         mm = formulaic.model_matrix(rhs, data, na_action="raise", context=context or {})
     except Exception as err:  # formulaic raises many types; say which part of the formula failed
-        raise ValueError(f"cannot build {what}: {err}") from err
+        raise ValueError(f"cannot build {what}: {plain_message(err)}") from None
     return np.asarray(mm, dtype=float), mm.columns, mm.model_spec
 
 
@@ -160,9 +161,10 @@ def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
             kwargs = {"context": context} if context else {}
             mm = spec.get_model_matrix(data, na_action="raise", **kwargs)
         except DataMismatchWarning as warn:
-            raise ValueError(f"new data for the {what} has categorical levels not seen in fitting: {warn}") from None
+            raise ValueError(f"new data for the {what} has categorical levels not seen in fitting: "
+                             f"{plain_message(warn)}") from None
         except Exception as err:  # formulaic raises many types: name the part of the model that failed
-            raise ValueError(f"cannot encode new data for the {what}: {err}") from None
+            raise ValueError(f"cannot encode new data for the {what}: {plain_message(err)}") from None
     return np.asarray(mm, dtype=float)
 
 
@@ -190,6 +192,14 @@ def apply_contrasts(rhs: str, contrasts, data: pd.DataFrame) -> tuple[str, dict]
         else:
             code = f"__sklmixed_contrast_{i}"
             context[code] = coding
+        # a name that is not an identifier is written backquoted; a bare name not inside another
+        quoted = f"`{col}`"
+        new = rhs.replace(quoted, f"C({quoted}, {code})")
         pattern = rf"(?<![\w.`]){re.escape(col)}(?![\w.`(])"
-        rhs = re.sub(pattern, f"C({col}, {code})", rhs)
+        if str(col).isidentifier():
+            new = re.sub(pattern, f"C({col}, {code})", new)
+        if new == rhs:  # silently ignoring a coding would give other coefficients than asked for
+            raise ValueError(f"contrasts names column {col!r}, which the fixed-effects part {rhs!r} does not use "
+                             "(as a plain or backquoted name)")
+        rhs = new
     return rhs, context

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .columns import check_columns, dense_columns, normalise_dtypes, plain_message
 from .parse import MixedFormula, plain_terms
 
 __all__ = ["prepare_data", "response_values", "case_weights", "offset_values", "required_columns",
@@ -33,7 +34,7 @@ def _variables(expr: str, what: str) -> set[str]:
     try:
         return set(formulaic.Formula(expr).required_variables)
     except Exception as err:  # formulaic raises many types for syntax errors
-        raise ValueError(f"cannot parse the {what} {expr!r}: {err}") from None
+        raise ValueError(f"cannot parse the {what} {expr!r}: {plain_message(err)}") from None
 
 
 def missing_counts(frame: pd.DataFrame) -> dict:
@@ -140,6 +141,7 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
         raise ValueError(f"missing must be 'raise' or 'drop', got {missing!r}")
     if len(data) == 0:
         raise ValueError("data has no rows")
+    check_columns(data, formula)
     needed = required_columns(formula)
     extra = {e for e in extra if isinstance(e, str)}
     wanted = needed | extra
@@ -147,6 +149,7 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
     if unknown:
         raise ValueError(f"the formula {formula.text!r} uses column(s) {unknown} not in the data; "
                          f"available: {list(map(str, data.columns))}")
+    data = dense_columns(data, wanted)
     bad, counts = _missing(data, wanted)
     if bad is None:  # repeated column names
         out = data.loc[:, [c for c in data.columns if c in wanted]].copy()
@@ -173,7 +176,11 @@ def prepare_data(formula: MixedFormula, data, *, extra=(), missing: str = "raise
     index = out.index
     if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None):
         out = out.reset_index(drop=True)
-    return out, ~bad
+    return normalise_dtypes(out, needed - _grouping_columns(formula)), ~bad
+
+
+def _grouping_columns(formula: MixedFormula) -> set[str]:
+    return {f for bar in formula.bars for f in bar.factors}
 
 
 def response_values(formula: MixedFormula, data: pd.DataFrame):
@@ -187,7 +194,10 @@ def response_values(formula: MixedFormula, data: pd.DataFrame):
             mm = formulaic.model_matrix(f"0 + I({formula.response})", data, context=_RESPONSE_CONTEXT,
                                         na_action="ignore")
     except Exception as err:  # formulaic raises many types
-        raise ValueError(f"cannot evaluate the response {formula.response!r}: {err}") from None
+        raise ValueError(f"cannot evaluate the response {formula.response!r}: {plain_message(err)}") from None
+    if mm.shape[1] != 1:
+        raise ValueError(f"the response {formula.response!r} gives {mm.shape[1]} column(s) "
+                         f"{[str(c) for c in mm.columns]}; it must give exactly one numeric column")
     values = np.asarray(mm, dtype=float)[:, 0]
     bad = int(np.sum(~np.isfinite(values)))
     if bad:

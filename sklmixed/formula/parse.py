@@ -15,6 +15,10 @@ from dataclasses import dataclass
 __all__ = ["BarTerm", "MixedFormula", "parse_formula", "plain_terms"]
 
 
+#: more random-effects terms than this are refused at once (thousands would take minutes to fail)
+MAX_BAR_TERMS = 200
+
+
 @dataclass(frozen=True)
 class BarTerm:
     """One random-effects term ``(lhs | factors)`` of a formula.
@@ -60,10 +64,14 @@ class MixedFormula:
 
 def _split_top(text: str, sep: str) -> list[str]:
     """Split ``text`` at occurrences of ``sep`` that are not inside parentheses."""
-    parts, depth, start, i = [], 0, 0, 0
+    parts, depth, start, i, quoted = [], 0, 0, 0, False
     while i < len(text):
         ch = text[i]
-        if ch in "([{":
+        if ch == "`":
+            quoted = not quoted
+        elif quoted:
+            pass
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
@@ -83,9 +91,13 @@ def _split_top(text: str, sep: str) -> list[str]:
 
 def _additive_terms(rhs: str) -> list[tuple[str, str]]:
     """Split a right-hand side into (sign, term) pairs at top-level ``+``/``-``."""
-    terms, depth, start, sign = [], 0, 0, "+"
+    terms, depth, start, sign, quoted = [], 0, 0, "+", False
     for i, ch in enumerate(rhs):
-        if ch in "([{":
+        if ch == "`":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
@@ -104,9 +116,6 @@ def _additive_terms(rhs: str) -> list[tuple[str, str]]:
     return [(s, t) for s, t in terms if t]
 
 
-_NAME = r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`"
-
-
 def _parse_grouping(rhs: str, text: str) -> list[tuple[str, ...]]:
     """Expand a grouping expression into one factor tuple per term.
 
@@ -117,19 +126,39 @@ def _parse_grouping(rhs: str, text: str) -> list[tuple[str, ...]]:
     for sign, part in _additive_terms(rhs):
         if sign == "-":
             raise ValueError(f"cannot subtract a grouping factor in {text!r}")
-        nested = [p.strip() for p in part.split("/")]
+        nested = [p.strip() for p in _split_outside_backquotes(part, "/")]
         prefix: tuple[str, ...] = ()
         for level in nested:
-            names = tuple(n.strip().strip("`") for n in re.split(r"[:&]", level))
-            for n in names:
-                if not n or not re.fullmatch(_NAME, n):
-                    raise ValueError(
-                        f"grouping factor {level!r} in {text!r} must be a column name or an "
-                        "interaction of column names (g1:g2), optionally nested (g1/g2)"
-                    )
+            names = tuple(_grouping_name(n.strip(), level, text) for n in _split_outside_backquotes(level, ":&"))
             prefix = prefix + names
             out.append(prefix)
     return out
+
+
+def _split_outside_backquotes(text: str, seps: str) -> list[str]:
+    """Split at any character of ``seps`` that is not inside a backquoted name."""
+    parts, start, quoted = [], 0, False
+    for i, ch in enumerate(text):
+        if ch == "`":
+            quoted = not quoted
+        elif ch in seps and not quoted:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+#: a grouping factor's name: a Python-style identifier (any script, dots allowed), or backquoted
+_GROUP_NAME = re.compile(r"[^\W\d][\w.]*|\.[^\W\d][\w.]*|\.")
+
+
+def _grouping_name(token: str, level: str, text: str) -> str:
+    if len(token) > 2 and token[0] == token[-1] == "`" and "`" not in token[1:-1]:
+        return token[1:-1]
+    if token and _GROUP_NAME.fullmatch(token):
+        return token
+    raise ValueError(f"grouping factor {level!r} in {text!r} must be a column name (backquoted if it is not an "
+                     "identifier: `my group`) or an interaction of column names (g1:g2), optionally nested (g1/g2)")
 
 
 def _bar_terms(inner: str, text: str) -> list[BarTerm] | None:
@@ -138,6 +167,9 @@ def _bar_terms(inner: str, text: str) -> list[BarTerm] | None:
         pieces = _split_top(inner, bar)
         if len(pieces) == 2 and not (correlated and "||" in inner):
             lhs, rhs = pieces[0].strip(), pieces[1].strip()
+            if "~" in lhs or "~" in rhs:
+                raise ValueError(f"'~' inside the random-effects term ({inner}) of {text!r}: a term is (lhs | g), "
+                                 "with the response only before the formula's one '~'")
             if not lhs:
                 raise ValueError(f"empty left-hand side in random-effects term ({inner}) of {text!r}")
             if not rhs:
@@ -214,6 +246,9 @@ def _parse_formula(text: str, require_random: bool) -> MixedFormula:
         if "|" in term:
             raise ValueError(f"random-effects term {term!r} in {text!r} must be in parentheses: (lhs | g)")
         fixed_terms.append(("- " if sign == "-" else "+ ") + term)
+    if len(bars) > MAX_BAR_TERMS:
+        raise ValueError(f"formula has {len(bars)} random-effects terms (after expanding '/' and '||'); "
+                         f"sklmixed accepts at most {MAX_BAR_TERMS}")
     if require_random and not bars:
         raise ValueError(
             f"formula {text!r} has no random-effects term such as (1 | g); "

@@ -79,6 +79,8 @@ class FeTerm:
         self.X = np.ascontiguousarray(Xfull[:, self.keep])
         kept = set(self.keep.tolist())
         self.dropped = [self.names[i] for i in range(len(self.names)) if i not in kept]
+        # all-zero columns: a category declared but never observed, say; new data in it is an unseen level
+        self.never_observed = [i for i in range(len(self.names)) if i not in kept and not np.any(Xfull[:, i])]
         if self.dropped:
             warnings.warn(
                 f"the fixed-effects model matrix is rank deficient: dropped {len(self.dropped)} "
@@ -126,4 +128,13 @@ class FeTerm:
         if self._spec is None:
             raise TypeError("this fixed-effects term was built from a matrix, not from a formula; encode new data "
                             "as it was and use linear_predictor()")
-        return encode_new(self.spec, data, "fixed effects", self.context)[:, self.keep]
+        full = encode_new(self.spec, data, "fixed effects", self.context)
+        unseen = getattr(self, "never_observed", [])
+        if unseen:
+            rows = np.flatnonzero(np.any(full[:, unseen] != 0, axis=1))
+            if len(rows):
+                names = [self.names[i] for i in unseen if np.any(full[rows, i] != 0)]
+                raise ValueError(f"new data has {len(rows)} row(s) (the first: {rows[0]}) in the fixed-effects "
+                                 f"column(s) {names}, which were all zero in the fitting data (a category declared "
+                                 "but never observed): like a level not seen in fitting, they cannot be predicted")
+        return full[:, self.keep]
