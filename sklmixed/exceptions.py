@@ -10,6 +10,7 @@ __all__ = [
     "PIRLSError",
     "PosDefError",
     "NotFittedError",
+    "UnsafeFormulaError",
 ]
 
 
@@ -47,3 +48,8 @@ class PosDefError(np.linalg.LinAlgError):
 
 class NotFittedError(ValueError, AttributeError):
     """A result was asked of a model that has not been fit."""
+
+
+class UnsafeFormulaError(ValueError):
+    """A formula is not strict (see :func:`sklmixed.formula.validate_formula`): it has code a
+    service taking formulas from its users must not run."""

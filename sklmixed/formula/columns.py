@@ -12,9 +12,9 @@
 Examples
 --------
 >>> import pandas as pd
->>> frame = normalise_dtypes(pd.DataFrame({"x": pd.Series([1, 2.5], dtype=object)}), {"x"})
->>> frame["x"].dtype
-dtype('float64')
+>>> frame = normalise_dtypes(pd.DataFrame({"g": pd.Series(["a", "b"], dtype="string")}), set())
+>>> frame["g"].dtype
+dtype('O')
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import pandas as pd
 from ..exceptions import ConvergenceWarning, PosDefError, SeparationWarning
 from ..formula.frame import case_weights, offset_values, prepare_data, response_values
 from ..formula.parse import parse_formula
+from ..formula.strict import check_policy
 from ..glm.families import get_family
 from ..glm.irls import fit_glm, working_response_and_weights
 from ..linalg.factor import BlockedCholesky
@@ -43,7 +44,8 @@ class GeneralizedLinearMixedModel(MixedModel):
     Parameters
     ----------
     formula : str
-        lme4-style formula, e.g. ``"r2 ~ 1 + anger + (1|subj) + (1|item)"``.
+        lme4-style formula (code: see ``formula_policy``), e.g.
+        ``"r2 ~ 1 + anger + (1|subj) + (1|item)"``.
     data : pandas.DataFrame
     family : {"bernoulli", "binomial", "poisson"} or Family, default="bernoulli"
         ``binomial`` takes a proportion as response and the numbers of trials as ``weights``.
@@ -62,6 +64,14 @@ class GeneralizedLinearMixedModel(MixedModel):
         What to do with rows holding missing or non-finite values in the columns used:
         raise a ``ValueError`` naming the columns and counts, or drop the rows with a
         ``UserWarning`` that gives their number (kept in ``n_dropped``).
+    formula_policy : {"python", "strict"}, default="python"
+        **A formula is code**: formulaic evaluates its terms as Python, so ``I(...)`` or any
+        call in a formula runs when the model is built. Pass only formulas you would run as
+        code. ``"strict"`` accepts only column names of ``data``, numbers, the formula
+        operators and the transforms of :data:`sklmixed.formula.SAFE_TRANSFORMS` applied to a
+        name (:func:`sklmixed.formula.validate_formula`), and raises
+        :class:`~sklmixed.exceptions.UnsafeFormulaError` otherwise: for services that take
+        formulas from their users.
 
     Attributes
     ----------
@@ -86,7 +96,8 @@ class GeneralizedLinearMixedModel(MixedModel):
     """
 
     def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
-                 contrasts=None, missing="raise"):
+                 contrasts=None, missing="raise", formula_policy="python"):
+        check_policy(formula_policy, formula, data)
         formula = parse_formula(formula)
         family = get_family(family)
         family.make_link(link)  # a bad link is an error before anything is built
@@ -231,17 +242,10 @@ class GeneralizedLinearMixedModel(MixedModel):
     def objective_at(self, theta, beta=None, *, nagq: int = 1) -> float:
         """The Laplace (``nagq=1``) or AGQ deviance at θ (and β; None re-estimates β in PIRLS).
 
-        An unfitted model keeps the PIRLS state it reaches; a fitted one gets back the state
-        of its fit afterwards (θ, β, u, μ and the factor), so its summary is unchanged.
-
-        Raises
-        ------
-        ValueError
-            If ``theta`` has the wrong length.
-        PIRLSError
-            If PIRLS cannot reduce the deviance at its first iteration.
-        PosDefError
-            If the working factor is not positive definite.
+        A fitted model gets back the state of its fit afterwards (θ, β, u, μ, the factor).
+        Raises ``ValueError`` for a θ of the wrong length or not finite, and
+        :class:`~sklmixed.exceptions.PIRLSError` or :class:`~sklmixed.exceptions.PosDefError`
+        when PIRLS fails there.
         """
         saved = self._fit_state() if self._fitted else None
         try:

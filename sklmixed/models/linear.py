@@ -8,6 +8,7 @@ import pandas as pd
 from ..exceptions import PosDefError
 from ..formula.frame import case_weights, prepare_data, response_values
 from ..formula.parse import parse_formula
+from ..formula.strict import check_policy
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, blas_limit
 from ..terms.dependence import check_independent
@@ -44,7 +45,8 @@ class LinearMixedModel(MixedModel):
     Parameters
     ----------
     formula : str
-        lme4-style formula, e.g. ``"reaction ~ 1 + days + (1 + days | subj)"``. Random-effects
+        lme4-style formula (code: see ``formula_policy``), e.g.
+        ``"reaction ~ 1 + days + (1 + days | subj)"``. Random-effects
         terms: ``(1|g)``, ``(1 + x|g)``, ``(x|g)`` (implicit intercept), ``(0 + x|g)``,
         ``(1|g1/g2)`` (nested), ``(1|g1:g2)`` (interaction), ``(1 + x||g)`` (uncorrelated).
     data : pandas.DataFrame
@@ -59,6 +61,14 @@ class LinearMixedModel(MixedModel):
         What to do with rows holding missing or non-finite values in the columns used:
         raise a ``ValueError`` naming the columns and counts, or drop the rows with a
         ``UserWarning`` that gives their number (kept in ``n_dropped``).
+    formula_policy : {"python", "strict"}, default="python"
+        **A formula is code**: formulaic evaluates its terms as Python, so ``I(...)`` or any
+        call in a formula runs when the model is built. Pass only formulas you would run as
+        code. ``"strict"`` accepts only column names of ``data``, numbers, the formula
+        operators and the transforms of :data:`sklmixed.formula.SAFE_TRANSFORMS` applied to a
+        name (:func:`sklmixed.formula.validate_formula`), and raises
+        :class:`~sklmixed.exceptions.UnsafeFormulaError` otherwise: for services that take
+        formulas from their users.
 
     Attributes
     ----------
@@ -89,7 +99,8 @@ class LinearMixedModel(MixedModel):
     57
     """
 
-    def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise"):
+    def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise", formula_policy="python"):
+        check_policy(formula_policy, formula, data)
         formula = parse_formula(formula)
         frame, keep = prepare_data(formula, data, extra=[weights] if isinstance(weights, str) else [],
                                    missing=missing)
