@@ -12,10 +12,14 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from sklmixed import LinearMixedModel
 from sklmixed.exceptions import ConvergenceWarning
+
+import _designs
 
 FORMULA = "reaction ~ 1 + days + (1 + days|subj)"
 
@@ -111,3 +115,40 @@ def test_a_start_of_1e300_is_a_clear_error(sleepstudy):
     m = LinearMixedModel(FORMULA, sleepstudy)
     with pytest.raises(ValueError, match=r"starting θ = \[1e\+300.*start near 1 in those units, or rescale"):
         m.fit(progress=False, start=[1e300, 0.0, 1e300])
+
+
+# ---------------------------------------------------------------------- the same, on random designs
+# Objectives at fixed θ on every design of tests/_designs.py: no optimiser, agreement to rounding.
+_design_names = st.sampled_from(sorted(_designs.DESIGNS))
+
+
+@given(name=_design_names, seed=st.integers(0, 2**16), log_scale=st.floats(-3, 9), log_shift=st.floats(-3, 9),
+       reml=st.booleans())
+def test_random_designs_response_shift_and_scale(name, seed, log_scale, log_shift, reml):
+    """y → c·y + s: the objective at θ moves by exactly ν log c² (ν = n, or n − p for REML)."""
+    data, formula = _designs.make(name, seed)
+    c, s = 10.0**log_scale, 10.0**log_shift
+    note(f"design={name} c={c:g} s={s:g}")
+    base = LinearMixedModel(formula, data)
+    moved = LinearMixedModel(formula, data.assign(y=data["y"] * c + s))
+    theta = _designs.random_theta(base, np.random.default_rng(seed))
+    nu = base.n - base.feterm.rank if reml else base.n
+    expected = base.objective_at(theta, reml=reml) + 2 * nu * np.log(c)
+    # storing c·y + s rounds every value by up to s·2⁻⁵³: the data themselves carry that much
+    rounding = 20 * base.n * np.finfo(float).eps * s / (c * np.std(data["y"]))
+    assert moved.objective_at(theta, reml=reml) == pytest.approx(expected, rel=1e-9, abs=1e-7 + rounding)
+
+
+@given(name=_design_names, seed=st.integers(0, 2**16), log_c=st.floats(-100, 100), reml=st.booleans())
+def test_random_designs_weight_scale(name, seed, log_c, reml):
+    """w → c·w: the objective at θ/√c equals that at θ (Λ'Z'(cW)ZΛ = (√cΛ)'Z'WZ(√cΛ))."""
+    data, formula = _designs.make(name, seed)
+    c = 10.0**log_c
+    note(f"design={name} c={c:g}")
+    w = np.random.default_rng(seed + 1).uniform(0.3, 3.0, len(data))
+    base = LinearMixedModel(formula, data, weights=w)
+    scaled = LinearMixedModel(formula, data, weights=w * c)
+    theta = _designs.random_theta(base, np.random.default_rng(seed))
+    # −Σ log w falls by n log c, ν log r² rises by ν log c, REML's log|L_X|² by p log c: no change
+    expected = base.objective_at(theta, reml=reml)
+    assert scaled.objective_at(theta / np.sqrt(c), reml=reml) == pytest.approx(expected, rel=1e-9, abs=1e-7)
