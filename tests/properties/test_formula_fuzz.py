@@ -90,3 +90,17 @@ def test_validate_formula_accepts_or_refuses_and_never_crashes(data, formula):
         validate_formula(formula, data.columns)
     except ValueError as err:
         assert "is not strict" in str(err)
+
+
+def test_estimators_never_turn_column_names_into_code(data, tmp_path):
+    """The estimators build terms, not formula text: a column named like code is only a name."""
+    from sklmixed import LinearMixedRegressor
+
+    canary = tmp_path / "canary.npy"
+    hostile = f"I(np.save({str(canary)!r}, x) or x)"
+    X = data[["x", "z"]].rename(columns={"x": hostile, "z": "a + b ~ (1|c)"})
+    reg = LinearMixedRegressor(random_slopes=[hostile]).fit(X, data["y"], groups=data["g"])
+    reg.predict(X, groups=data["g"])
+    assert not canary.exists()
+    plain = LinearMixedRegressor(random_slopes=["x"]).fit(data[["x", "z"]], data["y"], groups=data["g"])
+    np.testing.assert_allclose(reg.predict(X, groups=data["g"]), plain.predict(data[["x", "z"]], groups=data["g"]))
