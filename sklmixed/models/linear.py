@@ -236,8 +236,8 @@ class LinearMixedModel(MixedModel):
         try:
             return self._objective_function(self.reml if reml is None else bool(reml))(theta)
         finally:
-            if self._fitted:
-                self._objective_function(self.reml)(self._theta_hat.copy())
+            if self._fitted:  # (models pickled before _theta_hat existed hold their θ̂ in optsum.final)
+                self._objective_function(self.reml)(np.array(getattr(self, "_theta_hat", self.optsum.final)))
 
     @property
     def objective(self) -> float:
