@@ -225,3 +225,22 @@ def binary_response(values, name: str) -> tuple[np.ndarray, tuple | None]:
                              f"{levels[:10]}")
         return (np.asarray(values == levels[1], dtype=float)), tuple(levels)
     return np.asarray(values, dtype=float), None
+
+
+def binomial_for_trials(formula, family: Family, weights=None) -> Family:
+    """The family of a formula whose response may be lme4's ``cbind(successes, failures)``.
+
+    Such a response is a proportion with its numbers of trials as weights: the binomial
+    family (the default Bernoulli family becomes binomial). Any other family, or weights
+    given besides, is an error.
+    """
+    if getattr(formula, "trials", None) is None:
+        return family
+    if weights is not None:
+        raise ValueError("a cbind(successes, failures) response carries its numbers of trials; do not give weights "
+                         "too")
+    if type(family) is Bernoulli:
+        return Binomial()
+    if not isinstance(family, Binomial):
+        raise ValueError(f"a cbind(successes, failures) response needs the binomial family, not {family.name}")
+    return family

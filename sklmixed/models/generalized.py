@@ -11,7 +11,8 @@ import pandas as pd
 from ..exceptions import ConvergenceWarning, PosDefError, SeparationWarning
 from ..formula.frame import case_weights, offset_values, prepare_data, response_values
 from ..formula.parse import parse_formula
-from ..glm.families import get_family
+from ..formula.r_terms import formula_columns, formula_offset, formula_trials
+from ..glm.families import binomial_for_trials, get_family
 from ..glm.irls import fit_glm, working_response_and_weights
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, PIRLSSettings, blas_limit
@@ -86,15 +87,16 @@ class GeneralizedLinearMixedModel(MixedModel):
     def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
                  contrasts=None, missing="raise"):
         formula = parse_formula(formula)
-        family = get_family(family)
+        family = binomial_for_trials(formula, get_family(family), weights)
         family.make_link(link)  # a bad link is an error before anything is built
-        extra = [c for c in (weights, offset) if isinstance(c, str)]
+        extra = [c for c in (weights, offset) if isinstance(c, str)] + sorted(formula_columns(formula))
         frame, keep = prepare_data(formula, data, extra=extra, missing=missing)
         n = len(frame)
+        trials = formula_trials(formula, frame)  # checked before the proportion they divide
         y, levels = family.encode_response(response_values(formula, frame), formula.response)
-        weights = case_weights(weights, frame, n, keep)
+        weights = case_weights(weights, frame, n, keep) if trials is None else trials
         family.check_response(y, np.ones(n) if weights is None else weights)
-        offset = offset_values(offset, frame, n, keep)
+        offset = offset_values(offset, frame, n, keep) + formula_offset(formula, frame, n)
         self._setup(formula, FeTerm.from_formula(formula.fixed, frame, contrasts), build_remats(formula.bars, frame),
                     y, family, link, weights, offset)
         self.response_levels = levels

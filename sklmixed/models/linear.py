@@ -10,6 +10,7 @@ import pandas as pd
 from ..exceptions import ConvergenceWarning, PosDefError
 from ..formula.frame import case_weights, prepare_data, response_values
 from ..formula.parse import parse_formula
+from ..formula.r_terms import refuse_in_linear_model
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, blas_limit, optimize
 from ..terms.feterm import FeTerm
@@ -91,6 +92,7 @@ class LinearMixedModel(MixedModel):
 
     def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise"):
         formula = parse_formula(formula)
+        refuse_in_linear_model(formula)
         frame, keep = prepare_data(formula, data, extra=[weights] if isinstance(weights, str) else [],
                                    missing=missing)
         y = _numeric_response(response_values(formula, frame), formula.response)
