@@ -41,6 +41,9 @@ class Family:
     def clip_mu(self, mu):
         return mu
 
+    #: how a warning words fitted means on the boundary of the support
+    boundary_words = "fitted means numerically on the boundary of the support"
+
     def saturated(self, mu) -> int:
         """How many fitted means sit numerically on the boundary of the support (a sign of separation)."""
         return 0
@@ -96,6 +99,7 @@ class Bernoulli(Family):
     name = "Bernoulli"
     canonical_link = "logit"
     links = _BINARY_LINKS
+    boundary_words = "fitted probabilities numerically 0 or 1"
 
     def variance(self, mu):
         return mu * (1.0 - mu)
@@ -180,6 +184,12 @@ class Poisson(Family):
 
     def clip_mu(self, mu):
         return np.maximum(mu, _TINY)
+
+    boundary_words = "fitted means numerically 0"
+
+    def saturated(self, mu) -> int:
+        # a mean of 1e-8 is a count no one expects to see: a cell of zeros, whose coefficient runs to -inf
+        return int(np.sum(mu < 1e-8))
 
     def dev_resid(self, y, mu, wt):
         return 2.0 * wt * (special.xlogy(y, y / mu) - (y - mu))

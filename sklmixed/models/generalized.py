@@ -288,7 +288,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
         extreme = self.family.saturated(self.mu)
         if extreme:
-            warnings.warn(f"fitted probabilities numerically 0 or 1 occurred for {extreme} observation(s): the "
+            warnings.warn(f"{self.family.boundary_words} occurred for {extreme} observation(s): the "
                           "data may be separable, and estimates on the boundary are unreliable",
                           SeparationWarning, stacklevel=2)
         self._objective = float(os.fmin)
