@@ -61,6 +61,10 @@ class Family:
     def check_response(self, y, wt) -> None:
         """Raise a ``ValueError`` for responses outside the support."""
 
+    def sample(self, mu, wt, rng) -> np.ndarray:
+        """Responses drawn with means ``mu`` and prior weights ``wt`` (for :func:`~sklmixed.models.simulate`)."""
+        raise NotImplementedError(f"the {self.name} family cannot simulate responses")
+
     def encode_response(self, values, name: str) -> tuple[np.ndarray, tuple | None]:
         """The response as floats, and its levels when it was coded from labels (else None).
 
@@ -123,6 +127,9 @@ class Bernoulli(Family):
     def encode_response(self, values, name):
         return binary_response(values, name)
 
+    def sample(self, mu, wt, rng):
+        return (rng.random(len(mu)) < mu).astype(float)
+
     def check_response(self, y, wt):
         bad = ~np.isin(y, (0.0, 1.0))
         if bad.any():
@@ -148,6 +155,10 @@ class Binomial(Bernoulli):
 
     def encode_response(self, values, name):
         return Family.encode_response(self, values, name)
+
+    def sample(self, mu, wt, rng):
+        trials = np.rint(wt).astype(np.int64)
+        return rng.binomial(trials, mu) / trials
 
     def check_response(self, y, wt):
         bad = (y < 0) | (y > 1)
@@ -199,6 +210,9 @@ class Poisson(Family):
 
     def initial_mu(self, y, wt):
         return y + 0.1
+
+    def sample(self, mu, wt, rng):
+        return rng.poisson(mu).astype(float)
 
     def check_response(self, y, wt):
         if not self.whole_numbers:

@@ -302,8 +302,9 @@ class GeneralizedLinearMixedModel(MixedModel):
         x[len(x) - nth:] = self._rectify_theta(x[len(x) - nth:])
         return x
 
-    def refit(self, y=None, *, fast=None, nagq=None, progress=None, fitlog=False):
-        """Fit again from the default start, optionally with a new response."""
+    def refit(self, y=None, *, fast=None, nagq=None, progress=None, fitlog=False, start=None, initial_step=None):
+        """Fit again from the default start (or θ ``start``, with first steps ``initial_step``),
+        optionally with a new response."""
         if y is not None:
             y = np.asarray(y, dtype=float)
             if y.shape != (self.n,):
@@ -318,13 +319,15 @@ class GeneralizedLinearMixedModel(MixedModel):
                 self.y, self.beta_glm = old
                 raise
             self._pirls.y = self.y
-        theta0 = self.initial_theta
+        theta0 = self.initial_theta if start is None else np.array(start, dtype=float)
         os = self.optsum
         xtol = np.atleast_1d(np.asarray(os.xtol_abs, dtype=float))
         if len(xtol) == self.feterm.rank + len(theta0):  # a joint search's [β; θ] tolerances: keep θ's
             os.xtol_abs = xtol[len(xtol) - len(theta0):].copy()
         os.reset(theta0, self.theta_lowerbd)
         self._scale_optimizer_settings(os, tolerances=False)  # reset() clears initial_step only
+        if initial_step is not None:
+            os.initial_step = np.asarray(initial_step, dtype=float).copy()
         self._install_theta(theta0)
         self._fitted = False
         return self.fit(fast=self.fast if fast is None else fast, nagq=self.optsum.nagq if nagq is None else nagq,
