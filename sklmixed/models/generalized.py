@@ -263,6 +263,10 @@ class GeneralizedLinearMixedModel(MixedModel):
         """
         if self._fitted:
             raise ValueError("this model has already been fit; use refit() to fit it again")
+        if self.family.free_parameter and not self.family.held:  # Gamma, inverse Gaussian, negative binomial
+            from .family_parameter import fit_family_parameter
+
+            return fit_family_parameter(self, fast=fast, nagq=nagq, progress=progress, fitlog=fitlog)
         nagq = check_nagq(nagq, self.reterms)
         self.fast = bool(fast)
         os = self.optsum
@@ -368,7 +372,14 @@ class GeneralizedLinearMixedModel(MixedModel):
         return [uj.copy() for uj in self.u]
 
     def _vcov_scale(self) -> float:
-        return self.sigma**2 if self.has_dispersion else 1.0
+        # a family with an estimated φ has it in its variance, hence in the working weights already;
+        # a Pearson dispersion (a quasi family) scales the covariance afterwards
+        return self.sigma**2 if self.has_dispersion and not self.family.free_parameter else 1.0
+
+    @property
+    def dof(self) -> int:
+        """β, θ, a dispersion and any other family parameter (a negative binomial's θ)."""
+        return super().dof + self.family.extra_parameters
 
     def summary_header(self) -> list[str]:
         from ..report.summary import stats_row

@@ -28,8 +28,14 @@ __all__ = ["variance_parameters", "re_scale", "theta_from_variance", "variance_n
 
 
 def re_scale(model, sigma=None) -> float:
-    """The factor between λ and the random effects' standard deviations: σ for an LMM, 1 for a GLMM."""
-    if getattr(model, "family", None) is not None:
+    """The factor between λ and the random effects' standard deviations: σ for an LMM, 1 for a GLMM.
+
+    A GLMM whose family estimates its dispersion (Gamma, inverse Gaussian) has :math:`b = \Lambda u`
+    on the scale of the linear predictor: 1. A Pearson (quasi-family) dispersion keeps the
+    LMM convention, σ.
+    """
+    family = getattr(model, "family", None)
+    if family is not None and (not model.has_dispersion or family.free_parameter):
         return 1.0
     return float(model.sigma if sigma is None else sigma)
 
