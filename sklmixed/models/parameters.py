@@ -28,7 +28,7 @@ __all__ = ["variance_parameters", "re_scale", "theta_from_variance", "variance_n
 
 
 def re_scale(model, sigma=None) -> float:
-    """The factor between λ and the random effects' standard deviations: σ for an LMM, 1 for a GLMM.
+    r"""The factor between λ and the random effects' standard deviations: σ for an LMM, 1 for a GLMM.
 
     A GLMM whose family estimates its dispersion (Gamma, inverse Gaussian) has :math:`b = \Lambda u`
     on the scale of the linear predictor: 1. A Pearson (quasi-family) dispersion keeps the
