@@ -215,7 +215,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         resid = y - feterm.X @ beta
         return beta, {"sigma_": float(np.sqrt(np.sum(w * resid * resid) / len(y)))}
 
-    def predict(self, X, groups=None):
+    def predict(self, X, groups=None, return_std=False):
         """Predict the response: the fixed part plus the random effects of seen levels.
 
         Parameters
@@ -225,13 +225,18 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
             Grouping factor(s), as in ``fit``. Levels not seen in fitting, and
             ``groups=None``, give the population-level prediction.
+        return_std : bool, default=False
+            Also return the standard error of every prediction (of the mean response, given θ;
+            see :mod:`sklmixed.models.prediction`).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,)
+            Only with ``return_std``.
         """
         check_is_fitted(self)
-        return self._linear_predictor(X, groups)
+        return self._linear_predictor(X, groups, return_std)
 
     def score(self, X, y, groups=None, sample_weight=None):
         """The coefficient of determination :math:`R^2` of ``predict(X, groups)``.

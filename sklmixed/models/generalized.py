@@ -394,7 +394,15 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._check_fitted()
         return self.mu.copy()
 
-    def predict(self, data=None, *, type="response", new_levels="population", offset=None) -> np.ndarray:
+    def condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of the random effects of each level, ``(nlev, S, S)`` per factor
+        (from the working LMM at the estimates; see :mod:`~sklmixed.models.prediction`)."""
+        from .prediction import conditional_variances
+
+        return conditional_variances(self)
+
+    def predict(self, data=None, *, type="response", new_levels="population", offset=None, interval=None,
+                level=0.95):
         """Predicted mean response (``type="response"``) or linear predictor (``"link"``).
 
         Parameters
@@ -406,8 +414,18 @@ class GeneralizedLinearMixedModel(MixedModel):
             Unseen levels get a zero random effect, or raise a ``ValueError``.
         offset : array-like, optional
             Offset for the new data (default 0).
+        interval : {None, "confidence"}, default=None
+            ``"confidence"`` returns a DataFrame of ``fit``, ``se`` (link scale), ``lower`` and
+            ``upper`` on the response scale at ``level`` (without an offset for new data).
+        level : float, default=0.95
         """
         self._check_fitted()
+        if interval is not None:
+            from .prediction import predict_interval
+
+            if interval != "confidence" or offset is not None:
+                raise ValueError(f"interval must be None or 'confidence' (without offset), got {interval!r}")
+            return predict_interval(self, data, level, new_levels=new_levels)
         if type not in ("response", "link"):
             raise ValueError(f"type must be 'response' or 'link', got {type!r}")
         if data is None:

@@ -386,7 +386,7 @@ class LinearMixedModel(MixedModel):
         """Response minus fitted values."""
         return self.y - self.fitted()
 
-    def predict(self, data=None, *, new_levels="population") -> np.ndarray:
+    def predict(self, data=None, *, new_levels="population", interval=None, level=0.95):
         """Predictions ``Xβ + Zb`` for new data.
 
         Parameters
@@ -397,8 +397,17 @@ class LinearMixedModel(MixedModel):
         new_levels : {"population", "error"}, default="population"
             Levels not seen in fitting get a zero random effect (the population value) or
             raise a ``ValueError``.
+        interval : {None, "confidence"}, default=None
+            ``"confidence"``: a DataFrame of ``fit``, ``se``, ``lower``, ``upper`` at ``level`` (0.95)
+            (see :func:`~sklmixed.models.prediction.predict_interval`).
         """
         self._check_fitted()
+        if interval is not None:
+            from .prediction import predict_interval
+
+            if interval != "confidence":
+                raise ValueError(f"interval must be None or 'confidence', got {interval!r}")
+            return predict_interval(self, data, level, new_levels=new_levels)
         if data is None:
             return self.fitted()
         if not isinstance(data, pd.DataFrame):
