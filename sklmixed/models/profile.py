@@ -220,7 +220,7 @@ def profile(model, *, zeta_max: float = 3.0) -> Profile:
     model : LinearMixedModel
         Fit with ``reml=False``; it is not changed (profiles are computed on copies).
     zeta_max : float, default=3.0
-        How far out the curves go (|ζ| = 3 covers intervals up to level 0.997).
+        How far out the curves go (ζ from -3 to 3 covers intervals up to level 0.997).
 
     Returns
     -------
