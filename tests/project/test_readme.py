@@ -64,7 +64,7 @@ def test_feature_table_is_honest():
     from sklmixed.glm.families import FAMILIES
 
     present = {"profile-likelihood": sklmixed.profile, "parametric bootstrap": sklmixed.parametric_bootstrap,
-               "simulate": sklmixed.simulate, "rePCA": sklmixed.repca, "predictions": sklmixed.predict_interval}
+               "simulate": sklmixed.simulate, "rePCA": sklmixed.repca, "intervals of predictions": sklmixed.predict_interval}
     for what, function in present.items():
         (row,) = [line for name, line in rows.items() if what in name]
         assert row.split("|")[2].strip().startswith("yes") and callable(function), what
