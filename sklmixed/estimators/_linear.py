@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils import metadata_routing
 from sklearn.utils.validation import check_is_fitted
 
 from ..models.linear import LinearMixedModel
@@ -145,6 +146,9 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     >>> reg.predict(data[["days"]].head(3)).round(1)  # population level
     array([251.4, 261.9, 272.3])
     """
+
+    # return_std is an option of predict, not metadata to route (as in GaussianProcessRegressor)
+    __metadata_request__predict = {"return_std": metadata_routing.UNUSED}
 
     def __init__(
         self,
