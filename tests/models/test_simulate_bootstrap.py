@@ -131,3 +131,14 @@ def test_glmm_bootstrap_runs_and_counts_failures():
                                         "converged"]
     assert boot.table["objective"].notna().all()
     assert abs(boot.table["x"].mean() - m.beta[1]) < 0.2
+
+
+def test_glmm_refit_of_a_simulated_response_equals_a_fresh_fit():
+    d = pd.read_csv(__import__("pathlib").Path(__file__).parents[1] / "data" / "glmm_poisson.csv")
+    m = GeneralizedLinearMixedModel("y ~ 1 + x + (1|g)", d, family="poisson").fit(progress=False)
+    y = simulate(m, random_state=5)
+    work = __import__("copy").deepcopy(m)
+    work.refit(y, start=m.theta, initial_step=0.1 * m.theta, progress=False)
+    fresh = GeneralizedLinearMixedModel("y ~ 1 + x + (1|g)", d.assign(y=y), family="poisson").fit(progress=False)
+    assert work.objective == pytest.approx(fresh.objective, abs=1e-5)
+    np.testing.assert_allclose(work.beta, fresh.beta, rtol=1e-4, atol=1e-6)
