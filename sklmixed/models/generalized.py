@@ -421,11 +421,11 @@ class GeneralizedLinearMixedModel(MixedModel):
         """
         self._check_fitted()
         if interval is not None:
-            from .prediction import predict_interval
+            from .prediction import interval_prediction
 
-            if interval != "confidence" or offset is not None:
-                raise ValueError(f"interval must be None or 'confidence' (without offset), got {interval!r}")
-            return predict_interval(self, data, level, new_levels=new_levels)
+            if offset is not None:
+                raise ValueError("predict(interval='confidence') takes no offset for new data")
+            return interval_prediction(self, data, interval, level, new_levels)
         if type not in ("response", "link"):
             raise ValueError(f"type must be 'response' or 'link', got {type!r}")
         if data is None:

@@ -303,9 +303,7 @@ class LinearMixedModel(MixedModel):
         """Fit again from a fresh start, optionally with a new response vector.
 
         ``start`` is as in :meth:`fit` (the moments are those of the new response);
-        ``initial_step`` sets the optimiser's first steps (a tenth of θ̂ when refitting a
-        simulated response from the estimates, as a bootstrap does, saves a third of the
-        evaluations).
+        ``initial_step`` sets the optimiser's first steps (a bootstrap starts at θ̂ with θ̂/10).
         """
         if y is not None:
             y = np.asarray(y, dtype=float)
@@ -403,11 +401,8 @@ class LinearMixedModel(MixedModel):
         """
         self._check_fitted()
         if interval is not None:
-            from .prediction import predict_interval
-
-            if interval != "confidence":
-                raise ValueError(f"interval must be None or 'confidence', got {interval!r}")
-            return predict_interval(self, data, level, new_levels=new_levels)
+            from .prediction import interval_prediction
+            return interval_prediction(self, data, interval, level, new_levels)
         if data is None:
             return self.fitted()
         if not isinstance(data, pd.DataFrame):

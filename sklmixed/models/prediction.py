@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
-__all__ = ["conditional_variances", "prediction_se", "fitted_se", "predict_interval"]
+__all__ = ["conditional_variances", "prediction_se", "fitted_se", "predict_interval", "interval_prediction"]
 
 MAX_DENSE = 20_000
 
@@ -162,3 +162,10 @@ def predict_interval(model, data=None, level: float = 0.95, *, random_effects: b
         eta, lo, hi = link.inverse(eta), link.inverse(lo), link.inverse(hi)
         lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)  # a decreasing link swaps the ends
     return pd.DataFrame({"fit": eta, "se": se, "lower": lo, "upper": hi})
+
+
+def interval_prediction(model, data, interval, level, new_levels) -> pd.DataFrame:
+    """``model.predict(data, interval=...)``: only ``"confidence"`` intervals (of the mean response)."""
+    if interval != "confidence":
+        raise ValueError(f"interval must be None or 'confidence', got {interval!r}")
+    return predict_interval(model, data, level, new_levels=new_levels)
