@@ -169,7 +169,7 @@ def caterpillar(model, factor=None, column=None, level=0.95, ax=None):
 
     The levels of the grouping factor are sorted by their conditional mode; each gets a
     point at the mode and a horizontal bar of ``± z * sd``, the standard deviations
-    coming from the conditional variances :meth:`LinearMixedModel.condvar` and ``z``
+    coming from the conditional variances (``condvar()``, of LMMs and GLMMs) and ``z``
     from the normal distribution for the given ``level``.
 
     Only linear mixed models are supported: :class:`~sklmixed.GeneralizedLinearMixedModel`
