@@ -13,10 +13,10 @@ from .models import (
     likelihood_ratio_test,
     parametric_bootstrap,
     predict_interval,
-    profile,
     repca,
-    simulate,
 )
+from .models.profile import profile
+from .models.simulate import simulate
 from .optim import OptSummary
 
 __all__ = [

@@ -11,9 +11,10 @@ from .lrt import likelihood_ratio_test
 from .mixedmodel import MixedModel
 from .pca import repca
 from .prediction import predict_interval
-from .profile import Profile, profile
-from .simulate import simulate
+from .profile import Profile
 
-__all__ = ["MixedModel", "LinearMixedModel", "GeneralizedLinearMixedModel", "likelihood_ratio_test", "simulate",
-           "parametric_bootstrap", "BootstrapResult", "shortestcovint", "profile", "Profile", "confint",
+# profile() and simulate() are not re-exported here: they would hide the modules of the same name
+# (import sklmixed.models.profile as m); sklmixed exports them
+__all__ = ["MixedModel", "LinearMixedModel", "GeneralizedLinearMixedModel", "likelihood_ratio_test",
+           "parametric_bootstrap", "BootstrapResult", "shortestcovint", "Profile", "confint",
            "predict_interval", "repca", "BlockDescription"]
