@@ -87,6 +87,19 @@ def main(outdir=DEFAULT_OUTDIR) -> list[Path]:
     figure("caterpillar.png", fig)
     figure("shrinkage.png", shrinkage(fm2, "subj"))
     figure("shrinkage_dyestuff.png", shrinkage(fm1, "batch"))
+
+    # inference
+    from sklmixed import parametric_bootstrap, profile
+    from sklmixed.plotting import zeta_plot
+
+    axes = zeta_plot(profile(fm1))
+    figure("zeta.png", axes[0].figure)
+    boot = parametric_bootstrap(fm1, 500, random_state=42, progress=False)
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), layout="constrained")
+    for ax, name in zip(axes, ["sd_(Intercept)|batch", "sigma"]):
+        ax.hist(boot.table[name], bins=40)
+        ax.set_xlabel(name)
+    figure("bootstrap.png", fig)
     return written
 
 

@@ -5,7 +5,18 @@ __version__ = "0.1.0.dev0"
 from ._deprecated import install as _install_deprecated_modules
 from .datasets import list_datasets, load_dataset
 from .exceptions import ConvergenceWarning, RankDeficiencyWarning
-from .models import GeneralizedLinearMixedModel, LinearMixedModel, likelihood_ratio_test
+from .models import (
+    BlockDescription,
+    GeneralizedLinearMixedModel,
+    LinearMixedModel,
+    confint,
+    likelihood_ratio_test,
+    parametric_bootstrap,
+    predict_interval,
+    repca,
+)
+from .models.profile import profile
+from .models.simulate import simulate
 from .optim import OptSummary
 
 __all__ = [
@@ -13,6 +24,13 @@ __all__ = [
     "GeneralizedLinearMixedModel",
     "OptSummary",
     "likelihood_ratio_test",
+    "simulate",
+    "parametric_bootstrap",
+    "profile",
+    "confint",
+    "predict_interval",
+    "repca",
+    "BlockDescription",
     "ConvergenceWarning",
     "RankDeficiencyWarning",
     "load_dataset",

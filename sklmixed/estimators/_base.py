@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _check_sample_weight
 
 from ..formula.parse import MixedFormula
+from ..models.prediction import prediction_se
 from ..terms.feterm import FeTerm
 from ._layout import check_no_missing, fit_layout, validate_X
 from ._params import validate_params
@@ -137,15 +138,20 @@ class _MixedModelEstimator(BaseEstimator):
         self.ranef_ = model.ranef()
 
     # ------------------------------------------------------------------ prediction
-    def _linear_predictor(self, X, groups):
-        """``Xβ`` plus the conditional modes of the levels seen in fitting."""
+    def _linear_predictor(self, X, groups, return_std=False):
+        """``Xβ`` plus the conditional modes of the levels seen in fitting (and, with ``return_std``,
+        the standard errors of that prediction)."""
         layout = self._layout
         X_arr, _, _ = validate_X(self, X, reset=False, numeric=layout.numeric)
         m = X_arr.shape[0]
         encoded = layout.encode(X, X_arr)
         Xf = layout.fixed.matrix(encoded, m)
         gcols = layout.group_values(X, X_arr, groups)
+        if return_std and self.model_ is None:
+            raise ValueError("return_std needs a model with random effects; this estimator was fit without groups")
         if self.model_ is None or gcols is None:
-            return Xf[:, layout.keep] @ self.beta_
+            pred = Xf[:, layout.keep] @ self.beta_
+            return (pred, prediction_se(self.model_, Xf)) if return_std else pred
         codes, z = layout.random_parts(self.model_.reterms, encoded, gcols, m)
-        return self.model_.linear_predictor(Xf, codes, z)
+        pred = self.model_.linear_predictor(Xf, codes, z)
+        return (pred, prediction_se(self.model_, Xf, codes, z)) if return_std else pred

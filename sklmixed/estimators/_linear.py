@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils import metadata_routing
 from sklearn.utils.validation import check_is_fitted
 
 from ..models.linear import LinearMixedModel
@@ -146,6 +147,9 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     array([251.4, 261.9, 272.3])
     """
 
+    # return_std is an option of predict, not metadata to route (as in GaussianProcessRegressor)
+    __metadata_request__predict = {"return_std": metadata_routing.UNUSED}
+
     def __init__(
         self,
         *,
@@ -215,7 +219,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         resid = y - feterm.X @ beta
         return beta, {"sigma_": float(np.sqrt(np.sum(w * resid * resid) / len(y)))}
 
-    def predict(self, X, groups=None):
+    def predict(self, X, groups=None, return_std=False):
         """Predict the response: the fixed part plus the random effects of seen levels.
 
         Parameters
@@ -225,13 +229,18 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
             Grouping factor(s), as in ``fit``. Levels not seen in fitting, and
             ``groups=None``, give the population-level prediction.
+        return_std : bool, default=False
+            Also return the standard error of every prediction (of the mean response, given θ;
+            see :mod:`sklmixed.models.prediction`).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,)
+            Only with ``return_std``.
         """
         check_is_fitted(self)
-        return self._linear_predictor(X, groups)
+        return self._linear_predictor(X, groups, return_std)
 
     def score(self, X, y, groups=None, sample_weight=None):
         """The coefficient of determination :math:`R^2` of ``predict(X, groups)``.

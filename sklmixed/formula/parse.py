@@ -56,6 +56,10 @@ class MixedFormula:
     response: str
     fixed: str
     bars: tuple[BarTerm, ...]
+    #: ``offset(expr)`` terms of the fixed part (lme4's spelling), evaluated on the data by the model
+    offsets: tuple[str, ...] = ()
+    #: the number of trials of a ``cbind(successes, failures)`` response (the response is then the proportion)
+    trials: str | None = None
 
     @property
     def fixed_formula(self) -> str:
@@ -153,6 +157,8 @@ _GROUP_NAME = re.compile(r"[^\W\d][\w.]*|\.[^\W\d][\w.]*|\.")
 
 
 def _grouping_name(token: str, level: str, text: str) -> str:
+    # a grouping variable is always a factor: lme4's (1 | factor(g)), read as C(g), is (1 | g)
+    token = re.sub(r"^C\((.*)\)$", r"\1", token).strip()
     if len(token) > 2 and token[0] == token[-1] == "`" and "`" not in token[1:-1]:
         return token[1:-1]
     if token and _GROUP_NAME.fullmatch(token):
@@ -226,13 +232,20 @@ def parse_formula(text: str, *, require_random: bool = True) -> MixedFormula:
 # formula raises the same message every time.
 @functools.lru_cache(maxsize=512)
 def _parse_formula(text: str, require_random: bool) -> MixedFormula:
-    sides = _split_top(text, "~")
+    sides = _split_top(r_spellings(text), "~")
     if len(sides) != 2 or not sides[0].strip():
         raise ValueError(f"formula {text!r} must have the form 'response ~ terms'")
     response, rhs = sides[0].strip(), sides[1].strip()
+    response, trials = binomial_response(response)
     fixed_terms: list[str] = []
     bars: list[BarTerm] = []
+    offsets: list[str] = []
     for sign, term in _additive_terms(rhs):
+        if re.fullmatch(r"offset\((.*)\)", term, flags=re.S):
+            if sign == "-":
+                raise ValueError(f"cannot subtract an offset in {text!r}; write offset(-(...)) instead")
+            offsets.append(term[len("offset("):-1].strip())
+            continue
         inner = term[1:-1] if term.startswith("(") and term.endswith(")") else None
         # "(a + b)" is a fixed-effects group; only a group whose own parentheses
         # enclose the whole term and hold a top-level bar is a random-effects term
@@ -261,7 +274,8 @@ def _parse_formula(text: str, require_random: bool) -> MixedFormula:
         fixed = "1"
     elif fixed.startswith("- "):
         fixed = "1 " + fixed
-    return MixedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars))
+    return MixedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars), offsets=tuple(offsets),
+                        trials=trials)
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -316,3 +330,60 @@ def _balanced(inner: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_CALL_OPEN = re.compile(r"[A-Za-z0-9_.]\s*$")
+
+
+def r_spellings(text: str) -> str:
+    """An lme4 formula with R's spellings turned into what formulaic means by the same.
+
+    * ``^`` inside a function call (``I(x^2)``, ``log(x^2)``) is a power in R and bitwise
+      XOR in Python: it becomes ``**``. Outside calls, ``(a + b)^2`` keeps its formula
+      meaning (all interactions up to order 2), which formulaic shares.
+    * ``factor(x)`` and ``as.factor(x)`` become formulaic's ``C(x)``.
+
+    Examples
+    --------
+    >>> r_spellings("y ~ days + I(days^2) + (a + b)^2 + factor(g)")
+    'y ~ days + I(days**2) + (a + b)^2 + C(g)'
+    """
+    text = re.sub(r"(?<![A-Za-z0-9_.])(?:as\.)?factor\(", "C(", text)
+    out, calls = [], []
+    for i, ch in enumerate(text):
+        if ch == "(":
+            calls.append(bool(_CALL_OPEN.search(text[:i])))
+        elif ch == ")" and calls:
+            calls.pop()
+        elif ch == "^" and any(calls):
+            out.append("**")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def binomial_response(response: str) -> tuple[str, str | None]:
+    """lme4's ``cbind(successes, failures)`` response as a proportion and its number of trials.
+
+    Any other response is returned unchanged, with no trials.
+
+    Examples
+    --------
+    >>> binomial_response("cbind(incidence, size - incidence)")
+    ('(incidence) / (size)', 'size')
+    >>> binomial_response("cbind(s, f)")
+    ('(s) / ((s) + (f))', '(s) + (f)')
+    >>> binomial_response("y")
+    ('y', None)
+    """
+    match = re.fullmatch(r"cbind\((.*)\)", response.strip(), flags=re.S)
+    if match is None:
+        return response, None
+    parts = [p.strip() for p in _split_top(match.group(1), ",")]
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"a binomial response is written cbind(successes, failures), got {response!r}")
+    successes, failures = parts
+    # cbind(k, n - k): the number of trials is n itself, not k + (n - k)
+    diff = re.fullmatch(r"(.+?)\s*-\s*\(?\s*" + re.escape(successes) + r"\s*\)?", failures)
+    trials = diff.group(1).strip() if diff else f"({successes}) + ({failures})"
+    return f"({successes}) / ({trials})", trials

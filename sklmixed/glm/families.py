@@ -8,7 +8,8 @@ from scipy import special
 
 from .links import get_link
 
-__all__ = ["Family", "Bernoulli", "Binomial", "Poisson", "get_family", "FAMILIES"]
+__all__ = ["Family", "Bernoulli", "Binomial", "Poisson", "Gamma", "InverseGaussian", "NegativeBinomial",
+           "get_family", "FAMILIES"]
 
 
 class Family:
@@ -23,6 +24,9 @@ class Family:
     links = ("identity",)
     #: whether the family has a scale parameter φ to estimate (counted in ``dof``, shown as Residual)
     has_dispersion = False
+    #: a parameter besides the mean that a GLMM estimates (see ``_ShapeFamily``); None for none
+    free_parameter = None
+    extra_parameters = 0
 
     def variance(self, mu):
         raise NotImplementedError
@@ -64,6 +68,10 @@ class Family:
     def check_response(self, y, wt) -> None:
         """Raise a ``ValueError`` for responses outside the support."""
 
+    def sample(self, mu, wt, rng) -> np.ndarray:
+        """Responses drawn with means ``mu`` and prior weights ``wt`` (for :func:`~sklmixed.models.simulate`)."""
+        raise NotImplementedError(f"the {self.name} family cannot simulate responses")
+
     def encode_response(self, values, name: str) -> tuple[np.ndarray, tuple | None]:
         """The response as floats, and its levels when it was coded from labels (else None).
 
@@ -102,14 +110,13 @@ class Bernoulli(Family):
     name = "Bernoulli"
     canonical_link = "logit"
     links = _BINARY_LINKS
+    boundary_text = "fitted probabilities numerically 0 or 1"
 
     def variance(self, mu):
         return mu * (1.0 - mu)
 
     def clip_mu(self, mu):
         return np.clip(mu, _TINY, 1.0 - _TINY)
-
-    boundary_text = "fitted probabilities numerically 0 or 1"
 
     def saturated(self, mu) -> int:
         return int(np.sum((mu < 1e-8) | (mu > 1 - 1e-8)))
@@ -126,6 +133,9 @@ class Bernoulli(Family):
 
     def encode_response(self, values, name):
         return binary_response(values, name)
+
+    def sample(self, mu, wt, rng):
+        return (rng.random(len(mu)) < mu).astype(float)
 
     def check_response(self, y, wt):
         bad = ~np.isin(y, (0.0, 1.0))
@@ -152,6 +162,10 @@ class Binomial(Bernoulli):
 
     def encode_response(self, values, name):
         return Family.encode_response(self, values, name)
+
+    def sample(self, mu, wt, rng):
+        trials = np.rint(wt).astype(np.int64)
+        return rng.binomial(trials, mu) / trials
 
     def check_response(self, y, wt):
         bad = (y < 0) | (y > 1)
@@ -217,6 +231,9 @@ class Poisson(Family):
     def initial_mu(self, y, wt):
         return y + 0.1
 
+    def sample(self, mu, wt, rng):
+        return rng.poisson(mu).astype(float)
+
     def check_response(self, y, wt):
         if not self.whole_numbers:
             if np.any(y < 0):
@@ -228,7 +245,132 @@ class Poisson(Family):
                              f"are not, e.g. {np.unique(y[bad])[:5].tolist()}")
 
 
-FAMILIES = {"bernoulli": Bernoulli, "binomial": Binomial, "poisson": Poisson}
+class _ShapeFamily(Family):
+    """A family with one parameter besides the mean, held at ``value`` for a fit at fixed value.
+
+    A GLMM estimates it by maximising the Laplace log-likelihood over it, each value a fit
+    of the other parameters (:mod:`~sklmixed.models.family_parameter`), as lme4's ``glmer.nb``.
+    """
+
+    #: the name of the parameter estimated besides β and θ
+    free_parameter = ""
+    #: parameters counted in ``dof`` besides a dispersion (``has_dispersion``)
+    extra_parameters = 0
+
+    def __init__(self, value: float = 1.0):
+        value = float(value)
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"the {self.free_parameter} of the {self.name} family must be positive, got {value!r}")
+        self.value = value
+        self.held = False  # True while a fit holds the parameter at ``value``
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.free_parameter}={self.value:.6g})"
+
+
+class _PositiveResponse(_ShapeFamily):
+    has_dispersion = True
+    free_parameter = "dispersion"
+    links = ("inverse", "log", "identity")
+
+    def dispersion(self, y, mu, wt, dof):
+        return self.value
+
+    def initial_mu(self, y, wt):
+        return np.asarray(y, dtype=float)
+
+    def clip_mu(self, mu):
+        return np.maximum(mu, _TINY)
+
+    def check_response(self, y, wt):
+        bad = ~(y > 0)
+        if bad.any():
+            raise ValueError(f"a {self.name} response must be positive; {int(bad.sum())} value(s) are not, e.g. "
+                             f"{np.unique(y[bad])[:5].tolist()}")
+
+
+class Gamma(_PositiveResponse):
+    r"""Positive responses with variance :math:`\phi\mu^2` (shape :math:`w/\phi`); ``dispersion`` is φ."""
+
+    name = "Gamma"
+    canonical_link = "inverse"
+
+    def variance(self, mu):
+        return self.value * mu * mu
+
+    def dev_resid(self, y, mu, wt):
+        return 2.0 * wt / self.value * (-np.log(y / mu) + (y - mu) / mu)
+
+    def loglik_obs(self, y, mu, wt):
+        k = wt / self.value
+        return k * np.log(k * y / mu) - k * y / mu - np.log(y) - special.gammaln(k)
+
+    def sample(self, mu, wt, rng):
+        k = wt / self.value
+        return rng.gamma(k, mu / k)
+
+
+class InverseGaussian(_PositiveResponse):
+    r"""Positive responses with variance :math:`\phi\mu^3`; ``dispersion`` is φ."""
+
+    name = "InverseGaussian"
+    canonical_link = "inverse_squared"
+    links = ("inverse_squared", "inverse", "log", "identity")
+
+    def variance(self, mu):
+        return self.value * mu ** 3
+
+    def dev_resid(self, y, mu, wt):
+        return wt / self.value * (y - mu) ** 2 / (y * mu * mu)
+
+    def loglik_obs(self, y, mu, wt):
+        return -0.5 * np.log(2 * np.pi * self.value * y ** 3 / wt) - self.dev_resid(y, mu, wt) / 2
+
+    def sample(self, mu, wt, rng):
+        return rng.wald(mu, wt / self.value)
+
+
+class NegativeBinomial(_ShapeFamily):
+    r"""Counts with variance :math:`\mu + \mu^2/\theta` (lme4's ``glmer.nb``, glmmTMB's ``nbinom2``)."""
+
+    name = "NegativeBinomial"
+    canonical_link = "log"
+    links = ("log", "identity", "sqrt")
+    free_parameter = "theta"
+    extra_parameters = 1
+    boundary_text = "fitted means numerically 0"
+
+    def variance(self, mu):
+        return mu + mu * mu / self.value
+
+    def clip_mu(self, mu):
+        return np.maximum(mu, _TINY)
+
+    def saturated(self, mu) -> int:
+        return int(np.sum(mu < 1e-8))
+
+    def dev_resid(self, y, mu, wt):
+        t = self.value
+        return 2.0 * wt * (special.xlogy(y, y / mu) - (y + t) * np.log((y + t) / (mu + t)))
+
+    def loglik_obs(self, y, mu, wt):
+        t = self.value
+        return wt * (special.gammaln(y + t) - special.gammaln(t) - special.gammaln(y + 1.0)
+                     + t * np.log(t / (t + mu)) + special.xlogy(y, mu / (t + mu)))
+
+    def initial_mu(self, y, wt):
+        return y + 0.1
+
+    def check_response(self, y, wt):
+        Poisson.check_response(Poisson(), y, wt)
+
+    def sample(self, mu, wt, rng):
+        t = self.value
+        return rng.negative_binomial(t, t / (t + mu)).astype(float)
+
+
+FAMILIES = {"bernoulli": Bernoulli, "binomial": Binomial, "poisson": Poisson, "gamma": Gamma,
+            "inverse_gaussian": InverseGaussian, "negative_binomial": NegativeBinomial}
 
 
 def get_family(family) -> Family:
@@ -252,3 +394,22 @@ def binary_response(values, name: str) -> tuple[np.ndarray, tuple | None]:
                              f"{levels[:10]}")
         return (np.asarray(values == levels[1], dtype=float)), tuple(levels)
     return np.asarray(values, dtype=float), None
+
+
+def binomial_for_trials(formula, family: Family, weights=None) -> Family:
+    """The family of a formula whose response may be lme4's ``cbind(successes, failures)``.
+
+    Such a response is a proportion with its numbers of trials as weights: the binomial
+    family (the default Bernoulli family becomes binomial). Any other family, or weights
+    given besides, is an error.
+    """
+    if getattr(formula, "trials", None) is None:
+        return family
+    if weights is not None:
+        raise ValueError("a cbind(successes, failures) response carries its numbers of trials; do not give weights "
+                         "too")
+    if type(family) is Bernoulli:
+        return Binomial()
+    if not isinstance(family, Binomial):
+        raise ValueError(f"a cbind(successes, failures) response needs the binomial family, not {family.name}")
+    return family

@@ -10,13 +10,30 @@ from ..exceptions import ConvergenceWarning
 
 __all__ = ["fit_glm", "working_response_and_weights"]
 
+_RELATIVE_WEIGHT_FLOOR = 1e-10
+
 
 def working_response_and_weights(family, link, y, eta, offset, prior):
     """The IRLS working response ``z = η − offset + (y − μ) dη/dμ`` and weights ``w``."""
-    mu, mu_eta = link.inverse_and_derivative(eta)
-    mu = family.clip_mu(mu)
+    raw, mu_eta = link.inverse_and_derivative(eta)
+    mu = family.clip_mu(raw)
+    clipped = mu != raw
+    if np.any(clipped):
+        # the step (y - μ) / (dμ/dη) at a clipped μ must divide by the derivative there too:
+        # the unclipped one (2e-16 for the log link) sends η off by 1e5 per iteration, the
+        # clipped one by about 1, as R's glm and lme4 drift
+        mu_eta = mu_eta.copy()
+        with np.errstate(all="ignore"):
+            mu_eta[clipped] = link.mu_eta(link.link(mu[clipped]))
     z = eta - offset + (y - mu) / mu_eta
-    w = prior * mu_eta * mu_eta / family.variance(mu)
+    with np.errstate(over="ignore"):  # an overshooting trial point: PIRLS rejects non-finite weights
+        w = prior * mu_eta * mu_eta / family.variance(mu)
+    # weights that underflow next to the others (a Poisson cell of zeros, a separated
+    # Bernoulli group: mu -> 0 as beta -> -inf) make X'WX numerically singular, and every
+    # Newton step in that direction then fails; raised to a tiny fraction of the largest
+    # they carry as little information, and the iterations stop where the deviance stops
+    # changing, as R's glm and lme4 do
+    w = np.maximum(w, _RELATIVE_WEIGHT_FLOOR * np.max(w, initial=0.0))
     return z, w, mu
 
 

@@ -138,7 +138,23 @@ class InverseLink(Link):
         return -1.0 / (eta * eta)
 
 
-LINKS = {cls.name: cls for cls in (LogitLink, ProbitLink, CloglogLink, LogLink, IdentityLink, SqrtLink, InverseLink)}
+class InverseSquaredLink(Link):
+    """``η = 1/μ²``, the canonical link of the inverse Gaussian family (R's ``"1/mu^2"``)."""
+
+    name = "inverse_squared"
+
+    def link(self, mu):
+        return 1.0 / (mu * mu)
+
+    def inverse(self, eta):
+        return 1.0 / np.sqrt(eta)
+
+    def mu_eta(self, eta):
+        return -0.5 * eta ** -1.5
+
+
+LINKS = {cls.name: cls for cls in (LogitLink, ProbitLink, CloglogLink, LogLink, IdentityLink, SqrtLink, InverseLink,
+                                   InverseSquaredLink)}
 
 
 def get_link(link) -> Link:

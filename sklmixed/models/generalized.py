@@ -11,9 +11,10 @@ import pandas as pd
 from ..exceptions import ConvergenceWarning, PosDefError, SeparationWarning
 from ..formula.frame import case_weights, offset_values, prepare_data, response_values
 from ..formula.parse import parse_formula
+from ..formula.r_terms import formula_columns, formula_offset, formula_trials
 from ..formula.strict import check_policy
-from ..glm.families import get_family
-from ..glm.irls import fit_glm, working_response_and_weights
+from ..glm.families import binomial_for_trials, get_family
+from ..glm.irls import fit_glm
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, PIRLSSettings, blas_limit
 from ..optim.driver import EVALUATION_FAILURES
@@ -22,6 +23,7 @@ from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
 from .agq import agq_deviance, check_nagq
 from .glmm_search import choose_search
+from .glmm_start import check_glm_start, unstartable
 from .mixedmodel import MixedModel, assembled_terms
 from .pirls import PIRLS
 
@@ -99,16 +101,17 @@ class GeneralizedLinearMixedModel(MixedModel):
                  contrasts=None, missing="raise", formula_policy="python"):
         check_policy(formula_policy, formula, data)
         formula = parse_formula(formula)
-        family = get_family(family)
+        family = binomial_for_trials(formula, get_family(family), weights)
         family.make_link(link)  # a bad link is an error before anything is built
-        extra = [c for c in (weights, offset) if isinstance(c, str)]
+        extra = [c for c in (weights, offset) if isinstance(c, str)] + sorted(formula_columns(formula))
         frame, keep = prepare_data(formula, data, extra=extra, missing=missing)
         n = len(frame)
+        trials = formula_trials(formula, frame)  # checked before the proportion they divide
         y, levels = family.encode_response(response_values(formula, frame), formula.response)
-        weights = case_weights(weights, frame, n, keep)
+        weights = case_weights(weights, frame, n, keep) if trials is None else trials
         family.check_response(y, np.ones(n) if weights is None else weights)
         family.check_scale(y, np.ones(n) if weights is None else weights, formula.response)
-        offset = offset_values(offset, frame, n, keep)
+        offset = offset_values(offset, frame, n, keep) + formula_offset(formula, frame, n)
         self._setup(formula, FeTerm.from_formula(formula.fixed, frame, contrasts), build_remats(formula.bars, frame),
                     y, family, link, weights, offset)
         self.response_levels = levels
@@ -146,7 +149,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.offset = offset
         X = feterm.X
         self.beta_glm, _ = fit_glm(X, y, family, self.link, self.prior, offset)
-        self._check_estimable()
+        check_glm_start(self)
         self._factor = BlockedCholesky(reterms, np.column_stack([X, np.zeros(n)]), np.ones(n))
         theta0 = self.initial_theta
         self._install_theta(theta0)
@@ -158,13 +161,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         try:
             self._pirls.laplace_update()
         except (PosDefError, FloatingPointError) as err:
-            tiny = int(np.sum(self._tiny_irls_weights()))
-            raise ValueError(
-                f"cannot start PIRLS from the generalized linear model of the fixed effects ({err}); "
-                f"{tiny} of {n} observation(s) get (numerically) zero IRLS weight there. The data may be "
-                "(quasi-)separable: the fixed effects predict the response with probability 0 or 1 (or "
-                "a mean of 0); try the canonical link, fewer fixed effects, or check for separation"
-            ) from None
+            raise unstartable(self, err) from None
 
     # ------------------------------------------------------------------ the PIRLS state
     @property
@@ -196,41 +193,6 @@ class GeneralizedLinearMixedModel(MixedModel):
     @property
     def pirls_converged(self) -> bool:
         return self._pirls.converged
-
-    def _tiny_irls_weights(self) -> np.ndarray:
-        """Observations whose IRLS weight at the GLM start is negligible next to the largest."""
-        eta = self.feterm.X @ self.beta_glm + self.offset
-        with np.errstate(all="ignore"):
-            _, w, _ = working_response_and_weights(self.family, self.link, self.y, eta, self.offset, self.prior)
-        w = np.where(np.isfinite(w), w, 0.0)
-        return w <= 1e-10 * np.max(w, initial=0.0)
-
-    def _check_estimable(self) -> None:
-        """Refuse a response the fixed effects fit exactly (a constant response, say).
-
-        The working response of the GLM start then lies in the span of ``X``: the
-        penalised residual sum of squares is 0 at every θ and the Laplace approximation
-        has nothing to approximate.
-        """
-        X = self.feterm.X
-        name = self.formula.response
-        if X.shape[1] == 0:
-            return
-        eta = X @ self.beta_glm + self.offset
-        with np.errstate(all="ignore"):
-            z, w, _ = working_response_and_weights(self.family, self.link, self.y, eta, self.offset, self.prior)
-        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(w))):
-            return  # PIRLS reports non-finite working values itself
-        sw = np.sqrt(w)
-        A, t = X * sw[:, None], z * sw
-        resid = t - A @ np.linalg.lstsq(A, t, rcond=None)[0]
-        if np.linalg.norm(resid) <= 1e-8 * np.linalg.norm(t):
-            if np.ptp(self.y) == 0:
-                raise ValueError(f"the response {name!r} is constant (every value is {self.y[0]:g}): the fixed "
-                                 "effects fit it exactly and there is nothing to fit")
-            raise ValueError(f"the fixed effects fit the response {name!r} exactly (the generalized linear model "
-                             "without random effects has zero residuals: the data are separable); there is "
-                             "nothing left for random effects to explain")
 
     def pirls(self, vary_beta: bool = False) -> float:
         """Conditional modes of u (and, with ``vary_beta``, β) at the installed θ; the Laplace
@@ -301,6 +263,10 @@ class GeneralizedLinearMixedModel(MixedModel):
         """
         if self._fitted:
             raise ValueError("this model has already been fit; use refit() to fit it again")
+        if self.family.free_parameter and not self.family.held:  # Gamma, inverse Gaussian, negative binomial
+            from .family_parameter import fit_family_parameter
+
+            return fit_family_parameter(self, fast=fast, nagq=nagq, progress=progress, fitlog=fitlog)
         nagq = check_nagq(nagq, self.reterms)
         self.fast = bool(fast)
         os = self.optsum
@@ -344,8 +310,9 @@ class GeneralizedLinearMixedModel(MixedModel):
         x[len(x) - nth:] = self._rectify_theta(x[len(x) - nth:])
         return x
 
-    def refit(self, y=None, *, fast=None, nagq=None, progress=None, fitlog=False):
-        """Fit again from the default start, optionally with a new response."""
+    def refit(self, y=None, *, fast=None, nagq=None, progress=None, fitlog=False, start=None, initial_step=None):
+        """Fit again from the default start (or θ ``start``, with first steps ``initial_step``),
+        optionally with a new response."""
         if y is not None:
             y = np.asarray(y, dtype=float)
             if y.shape != (self.n,):
@@ -356,18 +323,20 @@ class GeneralizedLinearMixedModel(MixedModel):
             old = self.y, self.beta_glm
             self.y, self.beta_glm = y.copy(), beta_glm
             try:
-                self._check_estimable()
+                check_glm_start(self)
             except ValueError:
                 self.y, self.beta_glm = old
                 raise
             self._pirls.y = self.y
-        theta0 = self.initial_theta
+        theta0 = self.initial_theta if start is None else np.array(start, dtype=float)
         os = self.optsum
         xtol = np.atleast_1d(np.asarray(os.xtol_abs, dtype=float))
         if len(xtol) == self.feterm.rank + len(theta0):  # a joint search's [β; θ] tolerances: keep θ's
             os.xtol_abs = xtol[len(xtol) - len(theta0):].copy()
         os.reset(theta0, self.theta_lowerbd)
         self._scale_optimizer_settings(os, tolerances=False)  # reset() clears initial_step only
+        if initial_step is not None:
+            os.initial_step = np.asarray(initial_step, dtype=float).copy()
         self._install_theta(theta0)
         self._fitted = False
         return self.fit(fast=self.fast if fast is None else fast, nagq=self.optsum.nagq if nagq is None else nagq,
@@ -408,7 +377,14 @@ class GeneralizedLinearMixedModel(MixedModel):
         return [uj.copy() for uj in self.u]
 
     def _vcov_scale(self) -> float:
-        return self.sigma**2 if self.has_dispersion else 1.0
+        # a family with an estimated φ has it in its variance, hence in the working weights already;
+        # a Pearson dispersion (a quasi family) scales the covariance afterwards
+        return self.sigma**2 if self.has_dispersion and not self.family.free_parameter else 1.0
+
+    @property
+    def dof(self) -> int:
+        """β, θ, a dispersion and any other family parameter (a negative binomial's θ)."""
+        return super().dof + self.family.extra_parameters
 
     def summary_header(self) -> list[str]:
         from ..report.summary import stats_row
@@ -423,7 +399,15 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._check_fitted()
         return self.mu.copy()
 
-    def predict(self, data=None, *, type="response", new_levels="population", offset=None) -> np.ndarray:
+    def condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of the random effects of each level, ``(nlev, S, S)`` per factor
+        (from the working LMM at the estimates; see :mod:`~sklmixed.models.prediction`)."""
+        from .prediction import conditional_variances
+
+        return conditional_variances(self)
+
+    def predict(self, data=None, *, type="response", new_levels="population", offset=None, interval=None,
+                level=0.95):
         """Predicted mean response (``type="response"``) or linear predictor (``"link"``).
 
         Parameters
@@ -435,8 +419,18 @@ class GeneralizedLinearMixedModel(MixedModel):
             Unseen levels get a zero random effect, or raise a ``ValueError``.
         offset : array-like, optional
             Offset for the new data (default 0).
+        interval : {None, "confidence"}, default=None
+            ``"confidence"`` returns a DataFrame of ``fit``, ``se`` (link scale), ``lower`` and
+            ``upper`` on the response scale at ``level`` (without an offset for new data).
+        level : float, default=0.95
         """
         self._check_fitted()
+        if interval is not None:
+            from .prediction import interval_prediction
+
+            if offset is not None:
+                raise ValueError("predict(interval='confidence') takes no offset for new data")
+            return interval_prediction(self, data, interval, level, new_levels)
         if type not in ("response", "link"):
             raise ValueError(f"type must be 'response' or 'link', got {type!r}")
         if data is None:

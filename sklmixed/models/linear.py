@@ -8,6 +8,7 @@ import pandas as pd
 from ..exceptions import PosDefError
 from ..formula.frame import case_weights, prepare_data, response_values
 from ..formula.parse import parse_formula
+from ..formula.r_terms import refuse_in_linear_model
 from ..formula.strict import check_policy
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, blas_limit
@@ -102,6 +103,7 @@ class LinearMixedModel(MixedModel):
     def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise", formula_policy="python"):
         check_policy(formula_policy, formula, data)
         formula = parse_formula(formula)
+        refuse_in_linear_model(formula)
         frame, keep = prepare_data(formula, data, extra=[weights] if isinstance(weights, str) else [],
                                    missing=missing)
         y = _numeric_response(response_values(formula, frame), formula.response)
@@ -300,10 +302,11 @@ class LinearMixedModel(MixedModel):
         self._fitted = True
         return self
 
-    def refit(self, y=None, *, reml=None, start="moments", progress=None, fitlog=False):
+    def refit(self, y=None, *, reml=None, start="moments", progress=None, fitlog=False, initial_step=None):
         """Fit again from a fresh start, optionally with a new response vector.
 
-        ``start`` is as in :meth:`fit` (the moments are those of the new response).
+        ``start`` is as in :meth:`fit` (the moments are those of the new response);
+        ``initial_step`` sets the optimiser's first steps (a bootstrap starts at θ̂ with θ̂/10).
         """
         if y is not None:
             y = np.asarray(y, dtype=float)
@@ -317,6 +320,8 @@ class LinearMixedModel(MixedModel):
         theta0 = self._start_theta(start)
         self.optsum.reset(theta0)
         self._scale_optimizer_settings(self.optsum, tolerances=False)  # reset() clears initial_step only
+        if initial_step is not None:
+            self.optsum.initial_step = np.asarray(initial_step, dtype=float).copy()
         self._install_theta(theta0)
         self._fitted = False
         return self.fit(reml=self.reml if reml is None else reml, progress=progress, fitlog=fitlog)
@@ -387,7 +392,7 @@ class LinearMixedModel(MixedModel):
         """Response minus fitted values."""
         return self.y - self.fitted()
 
-    def predict(self, data=None, *, new_levels="population") -> np.ndarray:
+    def predict(self, data=None, *, new_levels="population", interval=None, level=0.95):
         """Predictions ``Xβ + Zb`` for new data.
 
         Parameters
@@ -398,8 +403,14 @@ class LinearMixedModel(MixedModel):
         new_levels : {"population", "error"}, default="population"
             Levels not seen in fitting get a zero random effect (the population value) or
             raise a ``ValueError``.
+        interval : {None, "confidence"}, default=None
+            ``"confidence"``: a DataFrame of ``fit``, ``se``, ``lower``, ``upper`` at ``level`` (0.95)
+            (see :func:`~sklmixed.models.prediction.predict_interval`).
         """
         self._check_fitted()
+        if interval is not None:
+            from .prediction import interval_prediction
+            return interval_prediction(self, data, interval, level, new_levels)
         if data is None:
             return self.fitted()
         if not isinstance(data, pd.DataFrame):

@@ -18,6 +18,7 @@ from scipy.linalg import solve_triangular
 
 from ..exceptions import ConvergenceWarning, NotFittedError
 from ..formula.parse import MixedFormula
+from .parameters import re_scale
 
 __all__ = ["MixedModel", "NotFittedError", "describe_terms", "assembled_terms"]
 
@@ -351,7 +352,7 @@ class MixedModel(ABC):
         Correlation columns ``corr_1, ...`` hold the lower triangle.
         """
         self._check_fitted()
-        scale = self.sigma if self.has_dispersion else 1.0
+        scale = re_scale(self)  # σ for an LMM; 1 for a GLMM, whose b = Λu carries its own scale
         rows = []
         maxS = max(r.S for r in self.reterms)
         for r in self.reterms:

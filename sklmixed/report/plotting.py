@@ -15,7 +15,7 @@ from scipy import stats
 
 from ..optim.optsummary import OptSummary
 
-__all__ = ["plot_convergence", "caterpillar", "shrinkage"]
+__all__ = ["plot_convergence", "caterpillar", "shrinkage", "zeta_plot"]
 
 _INSTALL_HINT = 'pip install "sklmixed[plot]"'
 
@@ -169,7 +169,7 @@ def caterpillar(model, factor=None, column=None, level=0.95, ax=None):
 
     The levels of the grouping factor are sorted by their conditional mode; each gets a
     point at the mode and a horizontal bar of ``± z * sd``, the standard deviations
-    coming from the conditional variances :meth:`LinearMixedModel.condvar` and ``z``
+    coming from the conditional variances (``condvar()``, of LMMs and GLMMs) and ``z``
     from the normal distribution for the given ``level``.
 
     Only linear mixed models are supported: :class:`~sklmixed.GeneralizedLinearMixedModel`
@@ -349,3 +349,56 @@ def shrinkage(model, factor=None, ax=None):
     ax.set_title(f"Shrinkage of the {name} estimates")
     ax.legend(fontsize="small")
     return ax
+
+
+def zeta_plot(prof, parameters=None, *, level: float = 0.95, axes=None, figsize=None):
+    """The ζ curves of a :func:`~sklmixed.profile` (MixedModels' and lme4's profile plot).
+
+    One panel per parameter: ζ against the parameter's value, a straight line where the
+    likelihood is quadratic; the dashed lines at :math:`\\pm z_{(1+level)/2}` cut the profile
+    interval out of the value axis.
+
+    Parameters
+    ----------
+    prof : Profile
+        From :func:`sklmixed.profile`.
+    parameters : list of str, optional
+        The parameters to show (default: all).
+    level : float, default=0.95
+        The level of the dashed lines.
+    axes : array of matplotlib Axes, optional
+        One per parameter.
+    figsize : tuple, optional
+
+    Returns
+    -------
+    ndarray of matplotlib Axes
+    """
+    table = getattr(prof, "table", None)
+    if table is None or not {"parameter", "value", "zeta"} <= set(table.columns):
+        raise TypeError(f"zeta_plot needs a Profile from sklmixed.profile(), got a {type(prof).__name__}")
+    names = list(dict.fromkeys(table["parameter"])) if parameters is None else list(parameters)
+    unknown = [p for p in names if p not in set(table["parameter"])]
+    if unknown:
+        raise ValueError(f"the profile has no parameter(s) {unknown}; it has {list(dict.fromkeys(table['parameter']))}")
+    plt = _pyplot()
+    if axes is None:
+        ncol = min(3, len(names))
+        nrow = -(-len(names) // ncol)
+        _, axes = plt.subplots(nrow, ncol, figsize=figsize or (3.2 * ncol, 2.8 * nrow), layout="constrained",
+                               squeeze=False, sharey=True)
+    axes = np.asarray(axes).ravel()
+    if len(axes) < len(names):
+        raise ValueError(f"{len(names)} parameters need as many axes, got {len(axes)}")
+    z = stats.norm.ppf((1 + level) / 2)
+    for ax, name in zip(axes, names):
+        rows = table[table["parameter"] == name].sort_values("value")
+        ax.plot(rows["value"], rows["zeta"], "-o", markersize=3)
+        for h in (-z, z):
+            ax.axhline(h, linestyle="--", color="grey", linewidth=0.8)
+        ax.axhline(0.0, color="grey", linewidth=0.5)
+        ax.set_xlabel(name)
+    axes[0].set_ylabel("ζ")
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    return axes

@@ -359,7 +359,7 @@ def test_bad_responses(verbagg, poisson_data, binomial_data):
     with pytest.raises(ValueError, match=r"proportion in \[0, 1\]"):
         GeneralizedLinearMixedModel("n ~ 1 + x + (1|g)", binomial_data, family="binomial", weights="n")
     with pytest.raises(ValueError, match="unknown family"):
-        GeneralizedLinearMixedModel("y ~ 1 + x + (1|g)", poisson_data, family="gamma")
+        GeneralizedLinearMixedModel("y ~ 1 + x + (1|g)", poisson_data, family="tweedie")
     with pytest.raises(ValueError, match="not available for the Poisson family"):
         GeneralizedLinearMixedModel("y ~ 1 + x + (1|g)", poisson_data, family="poisson", link="logit")
     with pytest.raises(ValueError, match="unknown link"):

@@ -23,8 +23,11 @@ API_OBJECTS = [
     "sklmixed.GeneralizedMixedRegressor", "sklmixed.datasets.load_dataset", "sklmixed.datasets.list_datasets",
     "sklmixed.plotting.plot_convergence", "sklmixed.plotting.caterpillar", "sklmixed.plotting.shrinkage",
     "sklmixed.formula.validate_formula",
+    "sklmixed.simulate", "sklmixed.parametric_bootstrap", "sklmixed.profile", "sklmixed.confint",
+    "sklmixed.predict_interval", "sklmixed.repca", "sklmixed.BlockDescription", "sklmixed.plotting.zeta_plot",
 ]
-FIGURES = ["convergence.png", "caterpillar.png", "shrinkage.png", "shrinkage_dyestuff.png"]
+FIGURES = ["convergence.png", "caterpillar.png", "shrinkage.png", "shrinkage_dyestuff.png", "zeta.png",
+           "bootstrap.png"]
 
 
 def _python_blocks(page: Path) -> list[str]:
@@ -63,7 +66,7 @@ def test_sphinx_build_without_warnings(tmp_path):
     assert "WARNING" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr
     assert seconds < 120
     assert (out / "index.html").is_file()
-    for name in ("formulas", "summary", "optimizer", "singular", "glmm", "estimators", "plotting"):
+    for name in ("formulas", "summary", "optimizer", "singular", "glmm", "inference", "estimators", "plotting"):
         assert (out / "guide" / f"{name}.html").is_file(), name
     for name in API_OBJECTS:
         page = out / "api" / "generated" / f"{name}.html"

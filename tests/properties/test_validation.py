@@ -149,7 +149,8 @@ CASES = [
     ("zero or negative weights", lambda: LMM(F, _sleep(), weights=np.r_[0.0, -1.0, np.ones(178)]),
      ValueError, r"weights must be positive; 2 are zero or negative"),
     ("unknown family", lambda: GLMM("y ~ 1 + x + (1|g)", _counts(), family="gaussian"),
-     ValueError, r"unknown family 'gaussian'; choose one of \['bernoulli', 'binomial', 'poisson'\]"),
+     ValueError, r"unknown family 'gaussian'; choose one of \['bernoulli', 'binomial', 'gamma', 'inverse_gaussian', "
+     r"'negative_binomial', 'poisson'\]"),
     ("link the family does not allow", lambda: GLMM("c ~ 1 + x + (1|g)", _counts(), family="poisson", link="logit"),
      ValueError, r"the logit link is not available for the Poisson family"),
     ("unknown link", lambda: GLMM("c ~ 1 + x + (1|g)", _counts(), family="poisson", link="loglog"),
