@@ -22,6 +22,7 @@ API_OBJECTS = [
     "sklmixed.likelihood_ratio_test", "sklmixed.LinearMixedRegressor", "sklmixed.GeneralizedMixedClassifier",
     "sklmixed.GeneralizedMixedRegressor", "sklmixed.datasets.load_dataset", "sklmixed.datasets.list_datasets",
     "sklmixed.plotting.plot_convergence", "sklmixed.plotting.caterpillar", "sklmixed.plotting.shrinkage",
+    "sklmixed.metrics.get_scorer", "sklmixed.metrics.make_scorer", "sklmixed.metrics.objective_scorer",
 ]
 FIGURES = ["convergence.png", "caterpillar.png", "shrinkage.png", "shrinkage_dyestuff.png"]
 
