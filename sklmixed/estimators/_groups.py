@@ -164,8 +164,11 @@ def check_new_levels(policy, factor_names, values, codes) -> None:
     if policy == "population":
         return
     for name, vals, c in zip(factor_names, values, codes):
+        coded_out = np.asarray(c) < 0
+        if not coded_out.any():  # every label seen: nothing to tell missing from unseen
+            continue
         labelled = ~missing_labels(vals)
-        unseen = (np.asarray(c) < 0) & labelled
+        unseen = coded_out & labelled
         count = int(unseen.sum())
         if not count:
             continue

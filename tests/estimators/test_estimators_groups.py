@@ -3,6 +3,7 @@ missing labels follow ``new_levels``, and every input type scikit-learn tools pa
 
 import warnings
 
+import _estimator_data
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,16 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sklmixed import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor
 from sklmixed.exceptions import NoRandomEffectsWarning, PopulationPredictionWarning
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return _estimator_data.sites()
+
+
+@pytest.fixture(scope="module")
+def sleep_routes():
+    return _estimator_data.sleep_routes()
 
 
 @pytest.fixture(scope="module")

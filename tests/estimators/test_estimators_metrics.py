@@ -1,5 +1,6 @@
 """``sklmixed.metrics``: scikit-learn's scorers, made to pass ``groups`` on to the response method."""
 
+import _estimator_data
 import numpy as np
 import pytest
 import sklearn
@@ -11,6 +12,16 @@ from sklearn.pipeline import make_pipeline
 from sklmixed import GeneralizedMixedClassifier, LinearMixedRegressor
 from sklmixed.exceptions import PopulationPredictionWarning
 from sklmixed.metrics import GroupScorer, get_scorer, make_scorer
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return _estimator_data.sites()
+
+
+@pytest.fixture(scope="module")
+def sleep_routes():
+    return _estimator_data.sleep_routes()
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ scikit-learn's filters catch."""
 
 import warnings
 
+import _estimator_data
 import numpy as np
 import pytest
 import sklearn.exceptions
@@ -21,6 +22,16 @@ from sklmixed import (
     load_dataset,
 )
 from sklmixed.metrics import get_scorer, objective_scorer
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return _estimator_data.sites()
+
+
+@pytest.fixture(scope="module")
+def sleep_routes():
+    return _estimator_data.sleep_routes()
 
 
 def _all_rows(n):

@@ -1,14 +1,16 @@
 """Data shared by the estimator tests: sleepstudy laid out for both routes of the groups, and
-binary outcomes with a random intercept per site."""
+binary outcomes with a random intercept per site, made once. Test modules wrap them in
+fixtures (a ``conftest.py`` here would shadow the ``conftest`` module other tests import)."""
+
+from functools import cache
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from sklmixed import load_dataset
 
 
-@pytest.fixture(scope="session")
+@cache
 def sleep_routes():
     """``X`` (days, as floats), ``y``, ``groups`` (subj) and ``Xg`` (days and subj: the group_columns route)."""
     data = load_dataset("sleepstudy")
@@ -16,7 +18,7 @@ def sleep_routes():
     return X, data["reaction"], data["subj"], X.assign(subj=data["subj"])
 
 
-@pytest.fixture(scope="session")
+@cache
 def sites():
     """Binary outcomes of 300 rows at 15 sites: ``X`` (x), ``y`` (bool), ``groups`` (site) and ``Xg``."""
     rng = np.random.default_rng(0)
