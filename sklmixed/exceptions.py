@@ -2,8 +2,15 @@
 
 import numpy as np
 
+# The only scikit-learn import of the numerical core: sklmixed's ConvergenceWarning derives
+# from scikit-learn's, so that filters users set for scikit-learn's warning (in searches,
+# ``warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)``) cover it too.
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+
 __all__ = [
     "ConvergenceWarning",
+    "NoRandomEffectsWarning",
+    "PopulationPredictionWarning",
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "SeparationWarning",
@@ -14,8 +21,27 @@ __all__ = [
 ]
 
 
-class ConvergenceWarning(UserWarning):
-    """The optimizer or PIRLS stopped before meeting its convergence criterion."""
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """The optimizer or PIRLS stopped before meeting its convergence criterion.
+
+    A subclass of :class:`sklearn.exceptions.ConvergenceWarning` (itself a ``UserWarning``).
+    """
+
+
+class NoRandomEffectsWarning(UserWarning):
+    """An estimator was fit without grouping factors, so without random effects.
+
+    The usual cause is a scikit-learn tool that passed ``groups`` to its splitter only
+    (metadata routing off); ``group_columns=[]`` asks for a fit without random effects.
+    """
+
+
+class PopulationPredictionWarning(UserWarning):
+    """A model with random effects predicted at the population level without being asked to.
+
+    Predict got no grouping factors, or most of its labels were not seen in fitting; the
+    estimators' ``new_levels="population"`` asks for such predictions.
+    """
 
 
 class RankDeficiencyWarning(UserWarning):

@@ -11,6 +11,7 @@ and evaluates the core model's linear predictor.
 
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -20,8 +21,10 @@ from sklearn.utils.validation import _check_sample_weight
 from ..formula.parse import MixedFormula
 from ..models.prediction import prediction_se
 from ..terms.feterm import FeTerm
-from ._layout import check_no_missing, fit_layout, validate_X
-from ._params import validate_params
+from ._groups import check_new_levels, check_no_groups, warn_no_random_effects
+from ._layout import check_no_missing, feature_names, fit_layout, group_positions, validate_X
+from ._params import NEW_LEVELS, validate_params
+from ._predictor import DroppedModel, FittedEffects
 
 __all__ = []
 
@@ -45,7 +48,8 @@ class _MixedModelEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ steps an estimator supplies
     def _encode_target(self, y, sample_weight, params):
-        """The response as the core model takes it (floats), and attributes to set once fit."""
+        """The response as the core model takes it (floats), the weights (None: all 1), and attributes
+        to set once fit."""
         raise NotImplementedError
 
     def _check_terms(self, params, reterms) -> None:
@@ -56,20 +60,22 @@ class _MixedModelEstimator(BaseEstimator):
         raise NotImplementedError
 
     def _fit_fixed(self, y, feterm, weights, params):
-        """Fit the fixed effects alone (no groups); return β and attributes to set."""
+        """Fit the fixed effects alone (no groups); return β and attributes to set (``objective_`` among
+        them: the criterion the mixed model's fit would have at θ = 0)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ the template
     def _fit(self, X, y, groups, sample_weight):
         params = validate_params(self)
         y_name = getattr(y, "name", None)
-        X_arr, y, numeric = validate_X(self, X, y, reset=True, y_numeric=self._y_numeric)
+        group_pos = group_positions(X, params["group_columns"])
+        X_arr, y, numeric = validate_X(self, X, y, reset=True, y_numeric=self._y_numeric, group_pos=group_pos)
         sw = None
         if sample_weight is not None:
             check_no_missing(sample_weight, "sample_weight")
             sw = _check_sample_weight(sample_weight, X_arr, dtype=np.float64, ensure_non_negative=True)
-        layout, gcols = fit_layout(X, X_arr, numeric, groups, getattr(self, "feature_names_in_", None), params)
-        y, fitted = self._encode_target(y, sw, params)
+        layout, gcols = fit_layout(X, X_arr, numeric, groups, group_pos, feature_names(X), params)
+        y, sw, fitted = self._encode_target(y, sw, params)
         encoded = layout.encode(X, X_arr)
         if sw is not None and not np.all(sw > 0):  # zero weights do not enter the likelihood
             rows = sw > 0
@@ -80,6 +86,8 @@ class _MixedModelEstimator(BaseEstimator):
         feterm = FeTerm(layout.fixed.matrix(encoded, n), layout.fixed.names)
         reterms = [] if gcols is None else layout.remats(encoded, gcols, n)
         self._check_terms(params, reterms)
+        if gcols is None and params["group_columns"] is None:
+            warn_no_random_effects(params["random_slopes"])
         if reterms:
             response = y_name if isinstance(y_name, str) and y_name else "y"
             text, fixed = layout.display_formula(response, params["fit_intercept"])
@@ -127,31 +135,73 @@ class _MixedModelEstimator(BaseEstimator):
             self.coef_, self.coef_names_ = full, names
 
     def _set_random_effects(self, model):
+        """``model_``, ``theta_``, ``ranef_``, ``optsum_``, the optimizer's results, and what predict needs."""
         self.model_ = model
         if model is None:
             self.theta_ = np.zeros(0)
             self.ranef_ = {}
             self.optsum_ = None
+            self._effects = None
             return
         self.theta_ = np.asarray(model.theta, dtype=float).copy()
-        self.optsum_ = model.optsum
+        self.optsum_ = optsum = model.optsum
         self.ranef_ = model.ranef()
+        self._effects = FittedEffects(model)
+        stages = [optsum] + ([optsum.prefit] if optsum.prefit is not None else [])
+        self.n_iter_ = int(sum(stage.feval for stage in stages))
+        self.converged_ = all(stage.converged for stage in stages) and bool(getattr(model, "pirls_converged", True))
+        self.objective_ = float(model.objective)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        """The estimator's state, without the core model unless ``keep_model`` (see :mod:`._predictor`)."""
+        state = dict(super().__getstate__())
+        if not getattr(self, "keep_model", True) and state.get("model_") is not None:
+            state["model_"] = DroppedModel()
+        return state
+
+    def __copy__(self):
+        """A copy in memory keeps everything, the core model included (pickles leave it out)."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     # ------------------------------------------------------------------ prediction
     def _linear_predictor(self, X, groups, return_std=False):
-        """``Xβ`` plus the conditional modes of the levels seen in fitting (and, with ``return_std``,
-        the standard errors of that prediction)."""
+        """``Xβ`` plus the conditional modes of the levels seen in fitting, as ``new_levels`` says (and,
+        with ``return_std``, the standard errors of that prediction)."""
         layout = self._layout
-        X_arr, _, _ = validate_X(self, X, reset=False, numeric=layout.numeric)
+        X_arr, _, _ = validate_X(self, X, reset=False, numeric=layout.numeric, group_pos=layout.group_pos)
         m = X_arr.shape[0]
         encoded = layout.encode(X, X_arr)
         Xf = layout.fixed.matrix(encoded, m)
         gcols = layout.group_values(X, X_arr, groups)
-        if return_std and self.model_ is None:
+        effects = self._effects
+        if return_std and effects is None:
             raise ValueError("return_std needs a model with random effects; this estimator was fit without groups")
-        if self.model_ is None or gcols is None:
+        if effects is None:
+            return Xf[:, layout.keep] @ self.beta_
+        policy = self._new_levels()
+        if gcols is None:
+            check_no_groups(policy, layout.group_names)
             pred = Xf[:, layout.keep] @ self.beta_
             return (pred, prediction_se(self.model_, Xf)) if return_std else pred
-        codes, z = layout.random_parts(self.model_.reterms, encoded, gcols, m)
-        pred = self.model_.linear_predictor(Xf, codes, z)
+        codes, z = layout.random_parts(effects.reterms, encoded, gcols, m)
+        check_new_levels(policy, [r.name for r in effects.reterms], [gcols[k] for k in layout.term_factor], codes)
+        # missing labels and (by now accepted) unseen levels take the population value
+        pred = effects.linear_predictor(Xf, codes, z, new_levels="population")
+        # the standard errors need the whole model: a lean pickle's model_ says how to keep it
         return (pred, prediction_se(self.model_, Xf, codes, z)) if return_std else pred
+
+    def _new_levels(self) -> str:
+        # read at predict time: set_params(new_levels=...) applies to a fitted estimator
+        policy = getattr(self, "new_levels", "warn")
+        if policy not in NEW_LEVELS:
+            raise ValueError(f"new_levels must be one of {list(NEW_LEVELS)}, got {policy!r}")
+        return policy

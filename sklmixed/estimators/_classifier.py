@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
@@ -64,8 +65,18 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         DataFrame per grouping factor. Empty without groups.
     optsum_ : OptSummary or None
         Optimizer settings and results (None without groups).
+    n_iter_ : int
+        Evaluations of the objective by the optimizer (both stages of a full GLMM fit);
+        0 without groups.
+    converged_ : bool
+        Whether the optimizer (and, for a GLMM, PIRLS) met its convergence criterion;
+        False when ``maxfeval`` or ``maxtime`` stopped it. True without groups.
+    objective_ : float
+        The criterion minimised, at the estimates: the Laplace (or
+        quadrature) deviance; without groups, the deviance of the logistic regression.
     model_ : GeneralizedLinearMixedModel or None
         The fitted core model, for summaries and the deviance (None without groups).
+        Left out of pickles unless ``keep_model=True``.
     n_features_in_ : int
         Number of columns of X seen in fit (grouping columns included).
     feature_names_in_ : ndarray of str of shape (``n_features_in_``,)
@@ -78,19 +89,20 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
 
     Notes
     -----
-    Groups reach the estimator as the ``groups`` metadata of ``fit``, ``predict`` and
-    ``score`` (requested by default, so metadata routing needs no set-up) or as
-    ``group_columns`` of X. With routing off, ``GridSearchCV(...).fit(X, y, groups=g)``
-    passes ``g`` to the splitter only, and every candidate is silently fit without
-    random effects: use ``group_columns`` or enable metadata routing. See
-    :class:`LinearMixedRegressor` for details.
+    Groups reach the estimator as ``group_columns`` of X (the default route: every tool
+    passes them on) or as the ``groups`` metadata of ``fit``, ``predict_proba`` and the
+    like; see :class:`LinearMixedRegressor` for the routes and their warnings. Scorers
+    such as ``roc_auc`` or ``neg_log_loss`` pass groups to ``predict_proba`` when built by
+    :func:`sklmixed.metrics.get_scorer`.
 
-    Levels seen in fitting contribute their conditional modes to predictions; unseen
-    levels, missing labels and ``groups=None`` give the population-level prediction
-    (random effects at zero). Without ``groups`` in ``fit`` the model has no random
-    effects: an ordinary generalized linear model fit by IRLS.
+    Levels seen in fitting contribute their conditional modes to predictions; missing
+    labels give the population-level prediction (random effects at zero), and so do
+    unseen levels and ``groups=None`` unless ``new_levels="error"``. Without groups in
+    ``fit`` the model has no random effects (and warns): a logistic regression fit by
+    IRLS.
 
-    ``sample_weight`` are case weights; samples with zero weight are left out.
+    ``sample_weight`` are case weights, multiplied by the ``class_weight`` of each
+    sample's class; samples with zero weight are left out.
 
     Examples
     --------
@@ -125,6 +137,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         correlated=True,
         fit_intercept=True,
         group_columns=None,
+        class_weight=None,
         fast=False,
         nagq=1,
         optimizer="LN_BOBYQA",
@@ -134,11 +147,14 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         maxfeval=-1,
         maxtime=-1,
         progress=False,
+        new_levels="warn",
+        keep_model=False,
     ):
         self.random_slopes = random_slopes
         self.correlated = correlated
         self.fit_intercept = fit_intercept
         self.group_columns = group_columns
+        self.class_weight = class_weight
         self.fast = fast
         self.nagq = nagq
         self.optimizer = optimizer
@@ -148,6 +164,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         self.maxfeval = maxfeval
         self.maxtime = maxtime
         self.progress = progress
+        self.new_levels = new_levels
+        self.keep_model = keep_model
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -166,7 +184,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
             Two class labels of any type.
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
             Grouping factor(s): a 1-D array or Series, or a DataFrame or 2-D array with
-            one column per factor. None fits a logistic regression without random effects.
+            one column per factor. None, without ``group_columns``, fits a logistic
+            regression without random effects, and warns.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative case weights.
 
@@ -194,7 +213,20 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         if sample_weight is not None and np.ptp(y01[sample_weight > 0]) == 0:
             raise ValueError("only one class is left after leaving out the samples with zero sample_weight; "
                              "a classifier needs two classes")
-        return y01, {"classes_": classes}
+        class_weight = params["class_weight"]
+        if class_weight is not None:
+            if isinstance(class_weight, dict):
+                unknown = [label for label in class_weight if label not in classes]
+                if unknown:
+                    raise ValueError(f"class_weight has label(s) {unknown} that are not classes of y; the classes "
+                                     f"are {classes.tolist()}")
+            per_class = compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)
+            if not np.all(per_class > 0):
+                raise ValueError(f"class_weight gives the classes the weights {per_class.tolist()}; a classifier "
+                                 "needs both classes with positive weight")
+            weights = per_class[y01.astype(int)]
+            sample_weight = weights if sample_weight is None else sample_weight * weights
+        return y01, sample_weight, {"classes_": classes}
 
     def decision_function(self, X, groups=None):
         """The linear predictor :math:`\\eta` (log-odds of ``classes_[1]``).
@@ -203,7 +235,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
-            Grouping factor(s); unseen levels and None give population-level values.
+            Grouping factor(s); missing labels give population-level values, unseen
+            levels and None too, as ``new_levels`` says.
 
         Returns
         -------

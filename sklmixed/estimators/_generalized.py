@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted, column_or_1d
 
 from ..glm.irls import fit_glm
 from ..models.agq import check_nagq
 from ..models.generalized import GeneralizedLinearMixedModel
 from ._base import _MixedModelEstimator
+from ._layout import check_no_missing
 from ._params import document
 
 __all__ = ["GeneralizedMixedRegressor"]
@@ -38,13 +38,15 @@ class _GeneralizedMixedEstimator(_MixedModelEstimator):
         # xtol_abs in θ's units; a full fit measures β in standard errors (see the core's fit)
         self._configure_optsum(model.optsum, params, model.theta_scale)
         model.fit(fast=params["fast"], nagq=params["nagq"], progress=params["progress"])
-        return model, {"_link": model.link}
+        return model, {"_link": model.link, "_response_family": family}
 
     def _fit_fixed(self, y, feterm, weights, params):
         prior = np.ones(len(y)) if weights is None else weights
         family, link = self._family(params)
-        beta, _ = fit_glm(feterm.X, y, family, link, prior)
-        return beta, {"_link": link}
+        beta, deviance = fit_glm(feterm.X, y, family, link, prior)
+        # the Laplace deviance at θ = 0 is the GLM's deviance
+        return beta, {"_link": link, "_response_family": family, "objective_": float(deviance), "n_iter_": 0,
+                      "converged_": True}
 
 
 @document
@@ -91,8 +93,19 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         DataFrame per grouping factor. Empty without groups.
     optsum_ : OptSummary or None
         Optimizer settings and results (None without groups).
+    n_iter_ : int
+        Evaluations of the objective by the optimizer (both stages of a full GLMM fit);
+        0 without groups.
+    converged_ : bool
+        Whether the optimizer (and, for a GLMM, PIRLS) met its convergence criterion;
+        False when ``maxfeval`` or ``maxtime`` stopped it. True without groups.
+    objective_ : float
+        The criterion minimised, at the estimates: the Laplace (or
+        quadrature) deviance; without groups, the deviance of the GLM (the Laplace
+        deviance at :math:`\theta = 0`).
     model_ : GeneralizedLinearMixedModel or None
         The fitted core model, for summaries and the deviance (None without groups).
+        Left out of pickles unless ``keep_model=True``.
     n_features_in_ : int
         Number of columns of X seen in fit (grouping columns included).
     feature_names_in_ : ndarray of str of shape (``n_features_in_``,)
@@ -106,21 +119,20 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
 
     Notes
     -----
-    Groups reach the estimator as the ``groups`` metadata of ``fit``, ``predict`` and
-    ``score`` (requested by default, so metadata routing needs no set-up) or as
-    ``group_columns`` of X. With routing off, ``GridSearchCV(...).fit(X, y, groups=g)``
-    passes ``g`` to the splitter only, and every candidate is silently fit without
-    random effects: use ``group_columns`` or enable metadata routing. See
-    :class:`LinearMixedRegressor` for details.
+    Groups reach the estimator as ``group_columns`` of X (the default route: every tool
+    passes them on) or as the ``groups`` metadata of ``fit``, ``predict`` and ``score``;
+    see :class:`LinearMixedRegressor` for the routes and their warnings.
 
-    Levels seen in fitting contribute their conditional modes to predictions; unseen
-    levels, missing labels and ``groups=None`` give the population-level prediction
-    (random effects at zero). Without ``groups`` in ``fit`` the model has no random
-    effects: an ordinary generalized linear model fit by IRLS.
+    Levels seen in fitting contribute their conditional modes to predictions; missing
+    labels give the population-level prediction (random effects at zero), and so do
+    unseen levels and ``groups=None`` unless ``new_levels="error"``. Without groups in
+    ``fit`` the model has no random effects (and warns): an ordinary generalized linear
+    model fit by IRLS.
 
-    ``predict`` returns the mean :math:`\mu = g^{-1}(\eta)`; ``score`` is the
-    :math:`R^2` of those means. ``sample_weight`` are prior weights (case weights for
-    Poisson, numbers of trials for binomial); samples with zero weight are left out.
+    ``predict`` returns the mean :math:`\mu = g^{-1}(\eta)`; ``score`` is the fraction of
+    deviance explained, :math:`D^2`, with the family's own deviance. ``sample_weight`` are
+    prior weights (case weights for Poisson, numbers of trials for binomial); samples with
+    zero weight are left out.
 
     Examples
     --------
@@ -159,6 +171,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         maxfeval=-1,
         maxtime=-1,
         progress=False,
+        new_levels="warn",
+        keep_model=False,
     ):
         self.family = family
         self.link = link
@@ -175,6 +189,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         self.maxfeval = maxfeval
         self.maxtime = maxtime
         self.progress = progress
+        self.new_levels = new_levels
+        self.keep_model = keep_model
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -193,8 +209,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
             Counts (Poisson), proportions (binomial) or 0/1 (Bernoulli).
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
             Grouping factor(s): a 1-D array or Series, or a DataFrame or 2-D array with
-            one column per factor. None fits a generalized linear model without random
-            effects.
+            one column per factor. None, without ``group_columns``, fits a generalized
+            linear model without random effects, and warns.
         sample_weight : array-like of shape (n_samples,), default=None
             Prior weights: case weights, or the numbers of trials for ``binomial``.
 
@@ -208,7 +224,7 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
     def _encode_target(self, y, sample_weight, params):
         y = np.asarray(y, dtype=float)
         params["family"].check_response(y, np.ones(len(y)) if sample_weight is None else sample_weight)
-        return y, {}
+        return y, sample_weight, {}
 
     def predict(self, X, groups=None):
         """Predicted mean response :math:`g^{-1}(\\eta)`.
@@ -218,7 +234,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Features, laid out as in ``fit``.
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
-            Grouping factor(s); unseen levels and None give population-level predictions.
+            Grouping factor(s); missing labels give population-level predictions, unseen
+            levels and None too, as ``new_levels`` says.
 
         Returns
         -------
@@ -228,7 +245,18 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         return self._link.inverse(self._linear_predictor(X, groups))
 
     def score(self, X, y, groups=None, sample_weight=None):
-        """The coefficient of determination :math:`R^2` of ``predict(X, groups)``.
+        r"""The fraction of deviance explained, :math:`D^2`, by ``predict(X, groups)``.
+
+        .. math::
+
+            D^2 = 1 - \frac{\sum_i d(y_i, \hat\mu_i)}{\sum_i d(y_i, \bar y)},
+
+        with :math:`d` the family's unit deviance times the weight (Poisson, binomial or
+        Bernoulli) and :math:`\bar y` the weighted mean response: the deviance of the
+        model against that of the intercept-only model, as scikit-learn's
+        :func:`~sklearn.metrics.d2_tweedie_score` (Poisson) and
+        :func:`~sklearn.metrics.d2_log_loss_score` (Bernoulli). 1 is a perfect fit; it
+        can be negative.
 
         Parameters
         ----------
@@ -236,10 +264,27 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         y : array-like of shape (n_samples,)
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
         sample_weight : array-like of shape (n_samples,), default=None
+            Prior weights, as in ``fit`` (the numbers of trials for ``binomial``).
 
         Returns
         -------
         score : float
         """
         check_is_fitted(self)
-        return r2_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)
+        mu = self.predict(X, groups=groups)
+        check_no_missing(y, "y")
+        y = column_or_1d(y, dtype=float)
+        check_consistent_length(y, mu)
+        w = np.ones(len(y)) if sample_weight is None else _check_sample_weight(sample_weight, y, dtype=np.float64)
+        return deviance_explained(self._response_family, y, mu, w)
+
+
+def deviance_explained(family, y, mu, weights) -> float:
+    """:math:`D^2 = 1 - D(y, \\hat\\mu) / D(y, \bar y)` with the family's deviance (1 or 0 when ``y`` is constant)."""
+    family.check_response(y, weights)
+    deviance = float(np.sum(family.dev_resid(y, family.clip_mu(mu), weights)))
+    ybar = np.average(y, weights=weights) if np.sum(weights) > 0 else np.mean(y)
+    null = float(np.sum(family.dev_resid(y, family.clip_mu(np.full(len(y), ybar)), weights)))
+    if null <= 0 or np.ptp(y) == 0:  # a constant response: as r2_score, 1 for a perfect fit, else 0
+        return 1.0 if deviance <= null else 0.0
+    return 1.0 - deviance / null

@@ -25,6 +25,7 @@ from sklearn.utils.validation import validate_data
 
 from ..terms.grouping import GroupingFactor
 from ..terms.remat import ArrayColumns, ReMat
+from ._groups import group_column_values, groups_columns, is_frame, match_groups, rows_text
 from ._params import as_column_list
 
 __all__ = []
@@ -34,10 +35,6 @@ _INTERCEPT = "(Intercept)"
 
 
 # ---------------------------------------------------------------------- inputs
-def is_frame(X) -> bool:
-    return hasattr(X, "columns") and hasattr(X, "iloc") and getattr(X, "ndim", 2) == 2
-
-
 def _is_numeric_column(values) -> bool:
     """True for a numeric or boolean pandas column, False for categorical or text."""
     dtype = values.dtype
@@ -65,16 +62,11 @@ def _missing_mask(values):
     return None
 
 
-def _rows(mask) -> str:
-    rows = np.flatnonzero(mask)
-    shown = ", ".join(str(r) for r in rows[:5])
-    return f"row {shown}" if len(rows) == 1 else f"rows {shown}" + (", ..." if len(rows) > 5 else "")
-
-
-def check_no_missing(values, what):
+def check_no_missing(values, what, skip=()):
     """Raise a ``ValueError`` naming the columns of ``values`` that hold NaN, infinity or None, with counts.
 
     The message starts like scikit-learn's ("Input X contains NaN ...") and says where.
+    Columns at the positions ``skip`` (grouping columns, checked on their own) are left out.
     """
     if is_frame(values):
         if values.shape[1] == 0:
@@ -88,67 +80,93 @@ def check_no_missing(values, what):
         if mask is None or mask.ndim not in (1, 2):
             return
         labels = [f"column {j}" for j in range(mask.shape[1])] if mask.ndim == 2 else None
+    if skip and mask.ndim == 2:
+        mask = mask.copy()
+        mask[:, list(skip)] = False
     total = int(mask.sum())
     if not total:
         return
     if mask.ndim == 1:
         raise ValueError(f"Input {what} contains NaN or infinity: {total} missing or non-finite value(s), "
-                         f"in {_rows(mask)}")
+                         f"in {rows_text(mask)}")
     counts = mask.sum(axis=0)
     desc = ", ".join(f"{labels[j]} ({int(counts[j])})" for j in np.flatnonzero(counts))
     raise ValueError(f"Input {what} contains NaN or infinity: {total} missing or non-finite value(s) in {desc}; "
-                     f"first in {_rows(mask.any(axis=1))}")
+                     f"first in {rows_text(mask.any(axis=1))}")
 
 
-def validate_X(estimator, X, y="no_validation", *, reset, numeric=None, y_numeric=True):
-    """``validate_data`` on X (and y); returns the array(s) and the per-column kinds (True: numeric)."""
+def validate_X(estimator, X, y="no_validation", *, reset, numeric=None, y_numeric=True, group_pos=()):
+    """``validate_data`` on X (and y); returns the array(s) and the per-column kinds (True: numeric).
+
+    The grouping columns at ``group_pos`` may hold labels of any type, and, at predict
+    time (``reset=False``), missing labels.
+    """
+    group_pos = list(group_pos)
     if numeric is None:
-        numeric = [_is_numeric_column(X.iloc[:, j]) for j in range(X.shape[1])] if is_frame(X) else None
+        if is_frame(X):
+            numeric = [_is_numeric_column(X.iloc[:, j]) for j in range(X.shape[1])]
+        elif group_pos and getattr(X, "dtype", None) is not None and X.dtype.kind in "OUS" and X.ndim == 2:
+            # a NumPy array of objects (ColumnTransformer's, BaggingRegressor's, RFE's output): the
+            # grouping columns may hold text, every other column must be numeric
+            numeric = [j not in group_pos for j in range(X.shape[1])]
     mixed = numeric is not None and not all(numeric)
     kwargs = {"dtype": None if mixed else "numeric", "reset": reset}
-    check_no_missing(X, "X")
+    if group_pos:
+        kwargs["ensure_all_finite"] = False  # the grouping columns may hold missing labels
+    # at fit time every row needs a label (the message names the grouping column); at predict
+    # time a missing label asks for the population-level prediction
+    check_no_missing(X, "X", skip=() if reset else group_pos)
     if isinstance(y, str) and y == "no_validation":
         X_arr = validate_data(estimator, X, **kwargs)
     else:
         check_no_missing(y, "y")
         X_arr, y = validate_data(estimator, X, y, y_numeric=y_numeric, **kwargs)
     if mixed:
-        num = [j for j, ok in enumerate(numeric) if ok]
-        # validate_data only looks for NaN in object arrays; check the numeric columns for infinity too
-        if num and not np.all(np.isfinite(X_arr[:, num].astype(float))):
-            raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
+        num = [j for j, ok in enumerate(numeric) if ok and j not in group_pos]
+        if num:
+            try:
+                values = X_arr[:, num].astype(float)
+            except (TypeError, ValueError) as err:
+                bad = next(j for j in num if not _converts(X_arr[:, j]))
+                raise ValueError(f"X column {bad} must be numeric (only grouping columns may hold text): {err}") \
+                    from None
+            # validate_data only looks for NaN in object arrays; check the numeric columns for infinity too
+            if not np.all(np.isfinite(values)):
+                raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
     return X_arr, y, [True] * X_arr.shape[1] if numeric is None else numeric
 
 
-def groups_columns(groups, n_samples, *, fitting):
-    """Validate ``groups``: a list of 1-D arrays (one per factor) and their names."""
-    if is_frame(groups):
-        cols = [groups.iloc[:, k].array for k in range(groups.shape[1])]
-        names = [str(c) for c in groups.columns]
-    elif isinstance(groups, pd.Series):
-        cols = [groups.array]
-        names = [str(groups.name) if groups.name is not None else "group"]
-    else:
-        arr = np.asarray(groups)
-        if arr.ndim == 1:
-            cols, names = [arr], ["group"]
-        elif arr.ndim == 2:
-            cols = [arr[:, k] for k in range(arr.shape[1])]
-            names = [f"group{k}" for k in range(arr.shape[1])]
-        else:
-            raise ValueError(f"groups must be 1-D (one grouping factor) or 2-D (one column per factor), "
-                             f"got an array of shape {arr.shape}")
-    if not cols:
-        raise ValueError("groups has no columns")
-    if len(cols[0]) != n_samples:
-        raise ValueError(f"groups has {len(cols[0])} rows but X has {n_samples} samples")
-    if fitting:
-        for name, col in zip(names, cols):
-            missing = np.asarray(pd.isna(np.asarray(col, dtype=object)), dtype=bool)
-            if missing.any():
-                raise ValueError(f"groups column {name!r} has missing values: {int(missing.sum())}, in "
-                                 f"{_rows(missing)}; every sample needs a level of every grouping factor")
-    return cols, names
+def _converts(column) -> bool:
+    try:
+        column.astype(float)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def feature_names(X):
+    """The column names of X as ``validate_data`` records them (None unless all are strings)."""
+    if is_frame(X) and len(X.columns) and all(isinstance(c, str) for c in X.columns):
+        return np.asarray(X.columns, dtype=object)
+    return None
+
+
+def group_positions(X, group_columns):
+    """X positions of the ``group_columns`` (empty for None); checked before X is validated."""
+    if group_columns is None:
+        return []
+    shape = np.shape(X)
+    if len(shape) != 2:
+        return []  # validate_data reports the shape
+    names = feature_names(X)
+    pos = column_positions(group_columns, "group_columns", shape[1], None, names)
+    if names is None and sorted(pos) != list(range(shape[1] - len(pos), shape[1])):
+        # positions are all a nameless X offers, and tools that drop columns (RFE) keep the last ones last
+        raise ValueError(f"group_columns {group_columns!r} are columns {sorted(pos)} of an X of {shape[1]} columns "
+                         "without column names; there they must be the last columns, named by negative index "
+                         f"(group_columns={list(range(-len(pos), 0))}), which stay right when a tool such as RFE "
+                         "drops columns. Or pass a DataFrame and name them.")
+    return pos
 
 
 def column_positions(spec, name, n_features, allowed, feature_names):
@@ -240,6 +258,7 @@ class Layout:
     group_source: str = "none"  # "none", "groups" or "columns"
     group_pos: list = field(default_factory=list)  # X positions (group_source == "columns")
     group_names: list = field(default_factory=list)
+    group_named: bool = False  # the group names are the user's (matched by name at predict time)
     fixed: Design | None = None
     random: list = field(default_factory=list)  # per grouping factor: its blocks (Designs)
     slopes: list = field(default_factory=list)  # per grouping factor: X positions of its slopes
@@ -270,14 +289,10 @@ class Layout:
             if groups is not None:
                 raise ValueError("this estimator takes its groups from the group_columns of X; "
                                  "do not pass groups as well")
-            return [X.iloc[:, j].array if is_frame(X) else X_arr[:, j] for j in self.group_pos]
+            return group_column_values(X, X_arr, self.group_pos, self.group_names, fitting=False)
         if self.group_source == "none" or groups is None:
             return None
-        cols, _ = groups_columns(groups, X_arr.shape[0], fitting=False)
-        if len(cols) != len(self.group_names):
-            raise ValueError(f"groups has {len(cols)} column(s), but the model was fit with "
-                             f"{len(self.group_names)} grouping factor(s) {self.group_names}")
-        return cols
+        return match_groups(groups, X_arr.shape[0], self.group_names, self.group_named)
 
     def _frame(self, k, values, n) -> pd.DataFrame:
         return pd.DataFrame({self.group_names[k]: values}, index=pd.RangeIndex(n))
@@ -334,23 +349,24 @@ def _slopes_by_factor(spec, layout, feature_names) -> list[list[int]]:
     return out
 
 
-def fit_layout(X, X_arr, numeric, groups, feature_names, params) -> tuple[Layout, list | None]:
+def fit_layout(X, X_arr, numeric, groups, group_pos, feature_names, params) -> tuple[Layout, list | None]:
     """The layout of the fitting data, and its grouping columns (None without groups).
 
-    ``params`` are the resolved hyper-parameters; ``feature_names`` is ``feature_names_in_``
-    (None when X has no string column names).
+    ``params`` are the resolved hyper-parameters; ``group_pos`` the X positions of the
+    ``group_columns``; ``feature_names`` is ``feature_names_in_`` (None when X has no string
+    column names).
     """
     n, p = X_arr.shape
     group_columns = params["group_columns"]
     if group_columns is not None and groups is not None:
+        declared = ("group_columns=[] declares a model without random effects, but fit got groups as well"
+                    if not group_pos else "groups were given both as the group_columns of X and as the groups "
+                    "argument; use one")
         raise ValueError(
-            "groups were given both as the group_columns of X and as the groups argument; "
-            "use one. (With metadata routing enabled, estimators request groups by default: "
+            f"{declared}. (With metadata routing enabled, estimators request groups by default: "
             "call set_fit_request(groups=False), set_predict_request(groups=False) and "
             "set_score_request(groups=False) when the groups travel in X.)"
         )
-    group_pos = [] if group_columns is None else column_positions(group_columns, "group_columns", p, None,
-                                                                  feature_names)
     names = [str(feature_names[j]) if feature_names is not None else f"x{j}" for j in range(p)]
     layout = Layout(n_features=p, numeric=numeric, names=names,
                     feature_pos=[j for j in range(p) if j not in group_pos], correlated=params["correlated"])
@@ -365,10 +381,10 @@ def fit_layout(X, X_arr, numeric, groups, feature_names, params) -> tuple[Layout
     if group_pos:
         layout.group_source, layout.group_pos = "columns", group_pos
         layout.group_names = [names[j] for j in group_pos]
-        gcols = layout.group_values(X, X_arr, None)
+        gcols = group_column_values(X, X_arr, group_pos, layout.group_names, fitting=True)
     elif groups is not None:
         layout.group_source = "groups"
-        gcols, layout.group_names = groups_columns(groups, n, fitting=True)
+        gcols, layout.group_names, layout.group_named = groups_columns(groups, n, fitting=True)
     if not params["fit_intercept"] and not layout.feature_pos:
         raise ValueError("there are no fixed effects: X has no columns besides the grouping columns "
                          "and fit_intercept=False")

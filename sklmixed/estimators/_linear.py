@@ -9,6 +9,7 @@ from sklearn.utils import metadata_routing
 from sklearn.utils.validation import check_is_fitted
 
 from ..models.linear import LinearMixedModel
+from ..models.objective import profiled_deviance
 from ._base import _MixedModelEstimator
 from ._params import document
 
@@ -70,9 +71,20 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         indexed by level, with a column per random effect. Empty without groups.
     optsum_ : OptSummary or None
         The optimizer settings used and the results (None without groups).
+    n_iter_ : int
+        Evaluations of the objective by the optimizer (both stages of a full GLMM fit);
+        0 without groups.
+    converged_ : bool
+        Whether the optimizer (and, for a GLMM, PIRLS) met its convergence criterion;
+        False when ``maxfeval`` or ``maxtime`` stopped it. True without groups.
+    objective_ : float
+        The criterion minimised, at the estimates: the profiled deviance
+        (:math:`-2\log L`) or REML criterion; without groups, the same criterion of the
+        least-squares fit (the mixed model's at :math:`\theta = 0`).
     model_ : LinearMixedModel or None
         The fitted core model, for summaries (``print(reg.model_)``), variance
-        components, likelihood-ratio tests and the like (None without groups).
+        components, likelihood-ratio tests and the like (None without groups). Left out
+        of pickles unless ``keep_model=True``.
     n_features_in_ : int
         Number of columns of X seen in fit (grouping columns included).
     feature_names_in_ : ndarray of str of shape (``n_features_in_``,)
@@ -88,34 +100,42 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     -----
     **Passing the groups.** Grouping factors can reach the estimator in two ways.
 
-    1. As metadata: ``fit(X, y, groups=g)``, ``predict(X, groups=g)`` and
+    1. As columns of X, the default route: ``group_columns=["subj"]`` with
+       ``X = data[["days", "subj"]]``. They travel with X through every scikit-learn
+       tool, so every fit and every prediction sees them, with or without metadata
+       routing. Where a tool hands NumPy arrays on (``ColumnTransformer``'s default
+       output, ``BaggingRegressor``, ``RFE``) the grouping columns must be the last ones,
+       named by negative index (``group_columns=[-1]``).
+    2. As metadata: ``fit(X, y, groups=g)``, ``predict(X, groups=g)`` and
        ``score(X, y, groups=g)``. ``groups`` is requested by default in all three, so with
        ``sklearn.set_config(enable_metadata_routing=True)`` one ``groups`` array passed
        to :class:`~sklearn.model_selection.GridSearchCV`, ``cross_validate`` or a
        :class:`~sklearn.pipeline.Pipeline` splits the
-       :class:`~sklearn.model_selection.GroupKFold` folds *and* reaches ``fit`` (and the
-       scorer). Without routing, ``cross_validate(..., groups=g, params={"groups": g})``
-       hands it to the splitter and ``fit``, but not to ``score``, which then predicts at
-       the population level. When one column splits the folds and several grouping
-       factors enter the model, alias the request:
+       :class:`~sklearn.model_selection.GroupKFold` folds *and* reaches ``fit`` and
+       ``score``. But tools that call ``predict(X)`` alone (``cross_val_predict``, scorers
+       given by name, a search's own ``predict``, several ensembles) predict at the
+       population level: score with :func:`sklmixed.metrics.get_scorer`, and see the
+       estimators guide for which tool delivers groups where. A ``groups`` DataFrame is
+       matched to the fit's factors by column name. When one column splits the folds and
+       several grouping factors enter the model, alias the request:
        ``est.set_fit_request(groups="factors")`` and ``params={"groups": g, "factors": G}``.
-    2. As columns of X: ``group_columns=["subj"]`` with ``X = data[["days", "subj"]]``.
-       This cannot go wrong, with or without routing. In a pipeline, keep the grouping
-       columns away from transformers, e.g. with a
-       :class:`~sklearn.compose.ColumnTransformer` (``remainder="passthrough"``) and
-       ``set_output(transform="pandas")``.
 
-    **The silent trap.** With routing off, ``GridSearchCV(...).fit(X, y, groups=g)`` gives
-    ``g`` to the splitter only: every candidate is then fit *without random effects*,
-    and nothing warns. Use ``group_columns`` or enable metadata routing. (With routing
-    on, a ``group_columns`` estimator must decline the routed groups with
-    ``set_fit_request(groups=False)`` and the like.) Note also that a search object's own
-    ``predict`` passes no metadata: use ``search.best_estimator_.predict(X, groups=g)``,
-    or ``group_columns``, to predict with the random effects.
+    **No silent traps.** A fit that gets neither ``groups`` nor ``group_columns`` (with
+    routing off, ``GridSearchCV(...).fit(X, y, groups=g)`` gives ``g`` to the splitter
+    only) fits no random effects and warns
+    (:class:`~sklmixed.exceptions.NoRandomEffectsWarning`); ``group_columns=[]`` asks for
+    that on purpose. A model with random effects that predicts without groups, or for
+    mostly unseen levels, warns
+    (:class:`~sklmixed.exceptions.PopulationPredictionWarning`) unless
+    ``new_levels="population"``.
 
-    **Prediction.** Levels seen in fitting contribute their conditional modes; unseen
-    levels, missing labels and ``groups=None`` give the population-level prediction
-    :math:`\beta_0 + x^\top\beta`.
+    **Prediction.** Levels seen in fitting contribute their conditional modes; a missing
+    label (NaN, None) gives the population-level prediction
+    :math:`\beta_0 + x^\top\beta`, and so do unseen levels and ``groups=None`` unless
+    ``new_levels="error"``.
+
+    **Pickles.** A pickled estimator holds what ``predict`` needs; ``model_`` is left out
+    unless ``keep_model=True``.
 
     **Grouping structure.** Factors are crossed or nested as the data say: nested
     factors need labels that are unique across their parents (use ``"school/class"``
@@ -143,7 +163,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     S309       -40.05 -8.64
     >>> reg.predict(data[["days"]].head(3), groups=data["subj"].head(3)).round(1)
     array([254.2, 273.8, 293.3])
-    >>> reg.predict(data[["days"]].head(3)).round(1)  # population level
+    >>> reg.predict(data[["days"]].head(3), groups=[None] * 3).round(1)  # population level
     array([251.4, 261.9, 272.3])
     """
 
@@ -165,6 +185,8 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         maxfeval=-1,
         maxtime=-1,
         progress=False,
+        new_levels="warn",
+        keep_model=False,
     ):
         self.random_slopes = random_slopes
         self.correlated = correlated
@@ -178,6 +200,8 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         self.maxfeval = maxfeval
         self.maxtime = maxtime
         self.progress = progress
+        self.new_levels = new_levels
+        self.keep_model = keep_model
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Fit the model.
@@ -191,8 +215,8 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
             The response.
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
             Grouping factor(s): a 1-D array or Series, or a DataFrame or 2-D array with
-            one column per factor. None fits the model without random effects
-            (ordinary least squares).
+            one column per factor. None, without ``group_columns``, fits the model
+            without random effects (ordinary least squares), and warns.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative case weights.
 
@@ -204,7 +228,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         return self._fit(X, y, groups, sample_weight)
 
     def _encode_target(self, y, sample_weight, params):
-        return np.asarray(y, dtype=float), {}
+        return np.asarray(y, dtype=float), sample_weight, {}
 
     def _fit_model(self, y, feterm, reterms, weights, params, formula):
         model = LinearMixedModel.from_terms(y, feterm, reterms, weights=weights, formula=formula)
@@ -217,7 +241,18 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         sqw = np.sqrt(w)
         beta = np.linalg.lstsq(feterm.X * sqw[:, None], y * sqw, rcond=None)[0]
         resid = y - feterm.X @ beta
-        return beta, {"sigma_": float(np.sqrt(np.sum(w * resid * resid) / len(y)))}
+        rss, n = float(np.sum(w * resid * resid)), len(y)
+        if params["reml"]:  # the REML criterion counts log|X'WX| and n - p degrees of freedom
+            logdet, dof = float(np.linalg.slogdet(feterm.X.T @ (feterm.X * w[:, None]))[1]), n - feterm.X.shape[1]
+        else:
+            logdet, dof = 0.0, n
+        if dof <= 0:
+            objective = np.nan  # as many coefficients as observations: no criterion
+        elif rss == 0:
+            objective = -np.inf  # a perfect fit
+        else:
+            objective = profiled_deviance(logdet, rss, dof, None if weights is None else float(np.sum(np.log(w))))
+        return beta, {"sigma_": float(np.sqrt(rss / n)), "objective_": objective, "n_iter_": 0, "converged_": True}
 
     def predict(self, X, groups=None, return_std=False):
         """Predict the response: the fixed part plus the random effects of seen levels.
@@ -227,11 +262,13 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Features, laid out as in ``fit``.
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
-            Grouping factor(s), as in ``fit``. Levels not seen in fitting, and
-            ``groups=None``, give the population-level prediction.
+            Grouping factor(s), as in ``fit`` (a DataFrame is matched by column name).
+            Missing labels give the population-level prediction; levels not seen in
+            fitting and ``groups=None`` too, as ``new_levels`` says.
         return_std : bool, default=False
             Also return the standard error of every prediction (of the mean response, given θ;
-            see :mod:`sklmixed.models.prediction`).
+            see :mod:`sklmixed.models.prediction`). Needs the fitted model (``keep_model=True``
+            after pickling).
 
         Returns
         -------

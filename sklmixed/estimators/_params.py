@@ -93,6 +93,44 @@ def _nonnegative(value, name):
     return check_real(value, name, minimum=0)
 
 
+def _maxfeval(value, name):
+    value = check_int(value, name)
+    if value != -1 and value < 1:
+        raise ValueError(f"{name} must be a positive number of objective evaluations, or -1 for no limit; "
+                         f"got {value}")
+    return value
+
+
+def _maxtime(value, name):
+    value = check_real(value, name)
+    if value != -1 and value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, or -1 for no limit; got {value!r}")
+    return value
+
+
+#: what predictions do with rows of levels not seen in fitting
+NEW_LEVELS = ("warn", "population", "error")
+
+
+def _new_levels(value, name):
+    if not isinstance(value, str) or value not in NEW_LEVELS:
+        raise ValueError(f"{name} must be one of {list(NEW_LEVELS)}, got {value!r}")
+    return value
+
+
+def _class_weight(value, name):
+    if value is None or (isinstance(value, str) and value == "balanced"):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f'{name} must be None, "balanced" or a dict {{class label: weight}}, got {value!r}')
+    for label, weight in value.items():
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real) or not weight >= 0 \
+                or not np.isfinite(weight):
+            raise ValueError(f"{name} must give every class a finite non-negative weight; class {label!r} "
+                             f"has {weight!r}")
+    return value  # checked against the classes of y in fit
+
+
 #: the response families the GLMM regressor offers; "poisson" accepts any non-negative
 #: response, as scikit-learn's PoissonRegressor (the quasi-Poisson fit for non-integers)
 FAMILIES = ("poisson", "binomial", "bernoulli")
@@ -165,13 +203,40 @@ PARAMS = {
         Absolute tolerance on the objective."""),
     "xtol_abs": Param(_nonnegative, "float", """
         Absolute tolerance on every optimised parameter."""),
-    "maxfeval": Param(check_int, "int", """
-        Maximum number of objective evaluations (-1: no limit)."""),
-    "maxtime": Param(check_real, "float", """
+    "maxfeval": Param(_maxfeval, "int", """
+        Maximum number of objective evaluations (-1: no limit), for each stage of a full
+        GLMM fit. A fit stopped by it warns (``ConvergenceWarning``) and sets
+        ``converged_`` to False; it is the resource of a successive-halving search (see
+        the estimators guide)."""),
+    "maxtime": Param(_maxtime, "float", """
         Maximum optimisation time in seconds (-1: no limit)."""),
     "progress": Param(_bool_or_none, "bool or None", """
         Show a progress counter during the optimisation; None shows it on a terminal
         once a fit takes longer than a second."""),
+    "new_levels": Param(_new_levels, '{"warn", "population", "error"}', """
+        What predictions do for rows at levels of a grouping factor not seen in fitting,
+        and for a model with random effects that gets no groups at predict time.
+        ``"population"`` predicts them at the population level (random effects at zero),
+        on purpose and silently. ``"warn"`` does the same but warns
+        (:class:`~sklmixed.exceptions.PopulationPredictionWarning`) when predict gets no
+        groups, or when more than half of the labelled rows of a factor are at unseen
+        levels: the mark of groups lost on the way, or of folds that hold out whole
+        groups. ``"error"`` raises a ``ValueError`` naming the unseen levels (or the
+        missing groups). A missing label (NaN, None) always gives the population-level
+        prediction: it asks for it. A constructor parameter, like the ``handle_unknown``
+        of scikit-learn's encoders, so that tools which call ``predict(X)`` honour it;
+        ``set_params`` changes it on a fitted estimator without refitting."""),
+    "keep_model": Param(check_bool, "bool", """
+        Pickle the fitted core model ``model_`` (its data, terms and Cholesky factor) with
+        the estimator. By default a pickled estimator holds what ``predict`` needs (the
+        estimates, the levels and conditional modes), a small fraction of the data's size,
+        and ``model_`` (summaries, ``refit``, likelihood-ratio tests) is dropped from the
+        pickle; in memory it is always there after ``fit``."""),
+    "class_weight": Param(_class_weight, 'dict, "balanced" or None', """
+        Weights of the classes, multiplying ``sample_weight``: None gives every class
+        weight 1; ``"balanced"`` weights class :math:`c` by
+        :math:`n / (2 n_c)`, as scikit-learn's classifiers do; a dict maps class labels
+        to weights (labels it leaves out get 1)."""),
 }
 
 

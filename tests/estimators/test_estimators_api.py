@@ -18,6 +18,7 @@ from sklmixed import (
     RankDeficiencyWarning,
     load_dataset,
 )
+from sklmixed.exceptions import NoRandomEffectsWarning, PopulationPredictionWarning
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,8 @@ def binary():
 def test_no_groups_is_least_squares(sleepstudy):
     X, y = sleepstudy[["days"]], sleepstudy["reaction"]
     w = np.linspace(0.5, 2.0, len(y))
-    reg = LinearMixedRegressor().fit(X, y, sample_weight=w)
+    with pytest.warns(NoRandomEffectsWarning):
+        reg = LinearMixedRegressor().fit(X, y, sample_weight=w)
     A = np.column_stack([np.ones(len(y)), X["days"]]) * np.sqrt(w)[:, None]
     beta = np.linalg.lstsq(A, y * np.sqrt(w), rcond=None)[0]
     np.testing.assert_allclose(reg.beta_, beta, rtol=1e-10)
@@ -66,7 +68,8 @@ def test_no_groups_is_least_squares(sleepstudy):
 
 def test_no_groups_poisson_matches_sklearn(counts):
     X, y, _ = counts
-    reg = GeneralizedMixedRegressor().fit(X[["x"]], y)
+    with pytest.warns(NoRandomEffectsWarning):
+        reg = GeneralizedMixedRegressor().fit(X[["x"]], y)
     ref = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000).fit(X[["x"]], y)
     assert reg.intercept_ == pytest.approx(ref.intercept_, rel=1e-6)
     np.testing.assert_allclose(reg.coef_, ref.coef_, rtol=1e-6)
@@ -75,7 +78,8 @@ def test_no_groups_poisson_matches_sklearn(counts):
 
 def test_no_groups_logistic_matches_sklearn(binary):
     X, y, _ = binary
-    clf = GeneralizedMixedClassifier().fit(X, y)
+    with pytest.warns(NoRandomEffectsWarning):
+        clf = GeneralizedMixedClassifier().fit(X, y)
     ref = LogisticRegression(C=1e12, tol=1e-12, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose(clf.coef_, ref.coef_[0], rtol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=1e-5)
@@ -164,7 +168,8 @@ def test_dummy_coding_and_coef_layout(counts):
 
 def test_unseen_fixed_effect_level_is_an_error(counts):
     X, y, site = counts
-    reg = GeneralizedMixedRegressor().fit(X, y)
+    with pytest.warns(NoRandomEffectsWarning):
+        reg = GeneralizedMixedRegressor().fit(X, y)
     with pytest.raises(ValueError, match="categories not seen in fit"):
         reg.predict(X.assign(kind="zzz"))
 
@@ -223,7 +228,8 @@ def test_groups_formats(sleepstudy):
 def test_unseen_and_missing_levels_predict_at_population_level(sleepstudy):
     X, y, g = sleepstudy[["days"]], sleepstudy["reaction"], sleepstudy["subj"]
     reg = LinearMixedRegressor(random_slopes=["days"]).fit(X, y, groups=g)
-    population = reg.predict(X)
+    with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+        population = reg.predict(X)
     np.testing.assert_allclose(population, reg.intercept_ + reg.coef_[0] * X["days"])
     mixed = g.astype(object).copy()
     mixed.iloc[::3] = "new subject"
@@ -430,7 +436,8 @@ def test_nothing_is_printed(sleepstudy, capsys):
 def test_refit_resets_state(sleepstudy):
     X, y, g = sleepstudy[["days"]], sleepstudy["reaction"], sleepstudy["subj"]
     reg = LinearMixedRegressor(random_slopes=["days"]).fit(X, y, groups=g)
-    reg.fit(X.to_numpy(), y)
+    with pytest.warns(NoRandomEffectsWarning):
+        reg.fit(X.to_numpy(), y)
     assert reg.theta_.size == 0 and reg.ranef_ == {} and reg.model_ is None
     assert not hasattr(reg, "feature_names_in_")
     np.testing.assert_allclose(reg.predict(X.to_numpy()), reg.intercept_ + reg.coef_[0] * X["days"])

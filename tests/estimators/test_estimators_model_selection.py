@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklmixed import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor, load_dataset
+from sklmixed.exceptions import NoRandomEffectsWarning, PopulationPredictionWarning
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,8 @@ def test_cross_validate_with_routing(sleep):
     X, y, groups = sleep
     _Recorder.seen = []
     cv = GroupKFold(n_splits=3)
-    with sklearn.config_context(enable_metadata_routing=True):
+    with sklearn.config_context(enable_metadata_routing=True), pytest.warns(PopulationPredictionWarning,
+                                                                            match="not seen in fitting"):
         result = cross_validate(_Recorder(random_slopes=["days"]), X, y, params={"groups": groups}, cv=cv,
                                 return_estimator=True)
     held_out = _fold_subjects(cv, X, y, groups)
@@ -73,7 +75,8 @@ def test_cross_validate_with_routing(sleep):
     # the test subjects are new, so scoring is at the population level
     for est, (_, test), score in zip(result["estimator"], cv.split(X, y, groups), result["test_score"]):
         Xt, yt = X.iloc[test], y.iloc[test]
-        assert score == pytest.approx(est.score(Xt, yt))
+        with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+            assert score == pytest.approx(est.score(Xt, yt))
 
 
 def test_cross_validate_with_routing_scores_with_groups(sleep):
@@ -85,15 +88,18 @@ def test_cross_validate_with_routing_scores_with_groups(sleep):
     for fitted, (_, test), score in zip(routed["estimator"], cv.split(X), routed["test_score"]):
         Xt, yt, gt = X.iloc[test], y.iloc[test], groups.iloc[test]
         assert score == pytest.approx(fitted.score(Xt, yt, groups=gt))
-        assert score > fitted.score(Xt, yt) + 0.2  # known subjects: conditional modes help
+        with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+            assert score > fitted.score(Xt, yt) + 0.2  # known subjects: conditional modes help
 
 
 def test_cross_validate_without_routing(sleep):
     X, y, groups = sleep
     _Recorder.seen = []
     cv = GroupKFold(n_splits=3)
-    result = cross_validate(_Recorder(random_slopes=["days"]), X, y, groups=groups, params={"groups": groups},
-                            cv=cv, return_estimator=True)
+    # without routing the score gets no groups (and the test subjects are new anyway)
+    with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+        result = cross_validate(_Recorder(random_slopes=["days"]), X, y, groups=groups, params={"groups": groups},
+                                cv=cv, return_estimator=True)
     held_out = _fold_subjects(cv, X, y, groups)
     for seen, test_subjects in zip(_Recorder.seen, held_out):
         assert seen == set(groups) - test_subjects
@@ -106,7 +112,8 @@ def test_pipeline_grid_search_with_routing(sleep):
     pipe.set_output(transform="pandas")
     grid = {"lmm__optimizer": ["LN_BOBYQA", "LN_NELDERMEAD"], "lmm__ftol_rel": [1e-12, 1e-8]}
     with sklearn.config_context(enable_metadata_routing=True):
-        search = GridSearchCV(pipe, grid, cv=GroupKFold(n_splits=3)).fit(X, y, groups=groups)
+        with pytest.warns(PopulationPredictionWarning, match="not seen in fitting"):  # GroupKFold: new subjects
+            search = GridSearchCV(pipe, grid, cv=GroupKFold(n_splits=3)).fit(X, y, groups=groups)
         score_with_groups = search.score(X, y, groups=groups)
     assert len(search.cv_results_["params"]) == 4
     best = search.best_estimator_[-1]
@@ -141,9 +148,10 @@ def test_pipeline_without_routing(sleep):
 
 
 def test_grid_search_trap_without_routing(sleep):
-    """Without routing, GridSearchCV gives groups to the splitter only: no random effects."""
+    """Without routing, GridSearchCV gives groups to the splitter only: no random effects (and a warning)."""
     X, y, groups = sleep
-    search = GridSearchCV(LinearMixedRegressor(random_slopes=["days"]), {"optimizer": ["LN_BOBYQA"]},
+    with pytest.warns(NoRandomEffectsWarning, match="splitter only"):
+        search = GridSearchCV(LinearMixedRegressor(random_slopes=["days"]), {"optimizer": ["LN_BOBYQA"]},
                           cv=GroupKFold(n_splits=3)).fit(X, y, groups=groups)
     assert search.best_estimator_.theta_.size == 0
     assert search.best_estimator_.model_ is None
@@ -153,8 +161,9 @@ def test_group_columns_through_grid_search_without_routing(sleep):
     X, y, groups = sleep
     Xg = pd.concat([X, groups], axis=1)
     est = LinearMixedRegressor(random_slopes=["days"], group_columns=["subj"])
-    search = GridSearchCV(est, {"optimizer": ["LN_BOBYQA", "LN_NELDERMEAD"], "ftol_rel": [1e-12, 1e-8]},
-                          cv=GroupKFold(n_splits=3)).fit(Xg, y, groups=groups)
+    with pytest.warns(PopulationPredictionWarning, match="not seen in fitting"):  # GroupKFold: new subjects
+        search = GridSearchCV(est, {"optimizer": ["LN_BOBYQA", "LN_NELDERMEAD"], "ftol_rel": [1e-12, 1e-8]},
+                              cv=GroupKFold(n_splits=3)).fit(Xg, y, groups=groups)
     best = search.best_estimator_
     np.testing.assert_allclose(best.theta_, [0.929191, 0.018166, 0.222643], atol=1e-3)
     assert best.n_features_in_ == 2 and best.coef_names_.tolist() == ["days"]
@@ -167,7 +176,8 @@ def test_group_columns_with_kfold_scores_known_groups(sleep):
     Xg = pd.concat([X, groups], axis=1)
     cv = KFold(n_splits=3, shuffle=True, random_state=0)
     mixed = cross_validate(LinearMixedRegressor(random_slopes=["days"], group_columns=["subj"]), Xg, y, cv=cv)
-    fixed = cross_validate(LinearMixedRegressor(), X, y, cv=cv)
+    with pytest.warns(NoRandomEffectsWarning):
+        fixed = cross_validate(LinearMixedRegressor(), X, y, cv=cv)
     assert np.all(mixed["test_score"] > fixed["test_score"] + 0.2)
 
 
@@ -179,8 +189,9 @@ def test_group_columns_with_routing_must_decline_groups(sleep):
         with pytest.raises(ValueError, match="set_fit_request"):
             cross_validate(est, Xg, y, params={"groups": groups}, cv=GroupKFold(n_splits=3), error_score="raise")
         est = est.set_fit_request(groups=False).set_score_request(groups=False)
-        result = cross_validate(est, Xg, y, params={"groups": groups}, cv=GroupKFold(n_splits=3),
-                                return_estimator=True)
+        with pytest.warns(PopulationPredictionWarning, match="not seen in fitting"):  # GroupKFold: new subjects
+            result = cross_validate(est, Xg, y, params={"groups": groups}, cv=GroupKFold(n_splits=3),
+                                    return_estimator=True)
     assert all(len(e.theta_) == 1 for e in result["estimator"])
 
 
@@ -194,8 +205,9 @@ def test_routing_with_aliased_groups_for_crossed_factors():
     with sklearn.config_context(enable_metadata_routing=True):
         clf = GeneralizedMixedClassifier(fast=True).set_fit_request(groups="factors")
         clf = clf.set_score_request(groups=False)
-        result = cross_validate(clf, frame[["x"]], y, params={"groups": frame["a"], "factors": frame[["a", "b"]]},
-                                cv=GroupKFold(n_splits=4), return_estimator=True)
+        with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):  # the score gets none
+            result = cross_validate(clf, frame[["x"]], y, params={"groups": frame["a"], "factors": frame[["a", "b"]]},
+                                    cv=GroupKFold(n_splits=4), return_estimator=True)
     for est in result["estimator"]:
         assert set(est.ranef_) == {"a", "b"}
         assert len(est.ranef_["a"]) == 15
@@ -203,11 +215,14 @@ def test_routing_with_aliased_groups_for_crossed_factors():
 
 def test_pickle_round_trip(sleep):
     X, y, groups = sleep
-    reg = LinearMixedRegressor(random_slopes=["days"]).fit(X, y, groups=groups)
+    # keep_model=True: the pickle keeps the core model (by default it holds what predict needs)
+    reg = LinearMixedRegressor(random_slopes=["days"], keep_model=True).fit(X, y, groups=groups)
     new_groups = groups.astype(str).where(np.arange(len(groups)) % 2 == 0, "new")
     restored = pickle.loads(pickle.dumps(reg))
-    for g in (groups, new_groups, None):
+    for g in (groups, new_groups):
         assert np.array_equal(restored.predict(X, groups=g), reg.predict(X, groups=g))
+    with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+        assert np.array_equal(restored.predict(X, groups=None), reg.predict(X, groups=None))
     np.testing.assert_array_equal(restored.theta_, reg.theta_)
     assert str(restored.model_) == str(reg.model_)
 
@@ -218,4 +233,5 @@ def test_pickle_round_trip_glmm():
     clf = GeneralizedMixedClassifier(fast=True).fit(X, y, groups=groups)
     restored = pickle.loads(pickle.dumps(clf))
     assert np.array_equal(restored.predict_proba(X, groups=groups), clf.predict_proba(X, groups=groups))
-    assert np.array_equal(restored.predict(X), clf.predict(X))
+    with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+        assert np.array_equal(restored.predict(X), clf.predict(X))

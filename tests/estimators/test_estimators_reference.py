@@ -10,6 +10,7 @@ from sklmixed import (
     LinearMixedRegressor,
     load_dataset,
 )
+from sklmixed.exceptions import PopulationPredictionWarning
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,8 @@ def test_insteval_predictions(insteval_fit):
     head = data.head(5)
     fitted = reg.model_.fitted()[:5]
     np.testing.assert_allclose(reg.predict(head[["service"]], groups=head[["s", "d", "dept"]]), fitted, rtol=1e-10)
-    population = reg.predict(head[["service"]])
+    with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+        population = reg.predict(head[["service"]])
     expected = reg.intercept_ + reg.coef_[0] * (head["service"] == "Y").to_numpy()
     np.testing.assert_allclose(population, expected, rtol=1e-12)
 
@@ -117,5 +119,6 @@ def test_verbagg_predictions(verbagg, verbagg_full):
     np.testing.assert_allclose(proba[:, 1], clf.model_.fitted(), rtol=1e-6)
     eta = clf.decision_function(X, groups=groups)
     assert np.array_equal(clf.predict(X, groups=groups), np.where(eta > 0, "Y", "N"))
-    assert clf.score(X, y, groups=groups) > clf.score(X, y)  # conditional modes help
+    with pytest.warns(PopulationPredictionWarning, match="predict got no groups"):
+        assert clf.score(X, y, groups=groups) > clf.score(X, y)  # conditional modes help
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X, groups=groups)), proba, rtol=1e-10)

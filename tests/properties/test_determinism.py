@@ -20,6 +20,9 @@ from sklmixed import (
     LinearMixedRegressor,
 )
 
+# the estimators are asked for population-level predictions (groups=None) on purpose here
+pytestmark = pytest.mark.filterwarnings("ignore::sklmixed.exceptions.PopulationPredictionWarning")
+
 
 @pytest.fixture(scope="module")
 def glmm_data():

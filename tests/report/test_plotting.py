@@ -132,6 +132,7 @@ def test_caterpillar_defaults_and_factor_choice(fm2, penicillin):
     assert len(_points_line(caterpillar(fm4)).get_xdata()) == 24  # plate comes first
 
 
+@pytest.mark.filterwarnings("ignore::sklmixed.exceptions.NoRandomEffectsWarning")  # a fit without groups, on purpose
 def test_caterpillar_of_an_estimator(sleepstudy):
     reg = LinearMixedRegressor(random_slopes=["days"]).fit(sleepstudy[["days"]], sleepstudy["reaction"],
                                                            groups=sleepstudy["subj"])
