@@ -25,11 +25,15 @@ from . import kernels
 from .assemble import Assembly
 from .blocks import BlockedSparse, UniformBlockDiagonal, block_kind
 from .dense import fortran_zeros
+from .parallel import one_blas_thread
 from .symbolic import analyse
 from .tail import DenseTail
 from .update import compile_update
 
 __all__ = ["BlockedCholesky"]
+
+#: BLAS on one thread while the factor works (see :mod:`~sklmixed.linalg.parallel`)
+_ONE_BLAS_THREAD = one_blas_thread()
 
 
 def _diagonal_view(blk) -> np.ndarray:
@@ -203,7 +207,8 @@ class BlockedCholesky:
         """
         for set_theta, span in self._spans:
             set_theta(theta[span])
-        self._program.run()
+        with _ONE_BLAS_THREAD:
+            self._program.run()
         self.fixed_singular = False
 
     def update_L(self, fixed: bool = True) -> None:
@@ -223,16 +228,17 @@ class BlockedCholesky:
         PosDefError
             If a diagonal block is not positive definite.
         """
-        for op in self._program.ops:
-            op()
-        try:
-            self._program.fixed()
-        except PosDefError as err:
-            random_rows = self.tail.order - self.sizes[self.k] if self.tail is not None else 0
-            if fixed or err.minor is None or err.minor <= random_rows:
-                raise
-            self.fixed_singular = True
-            return
+        with _ONE_BLAS_THREAD:
+            for op in self._program.ops:
+                op()
+            try:
+                self._program.fixed()
+            except PosDefError as err:
+                random_rows = self.tail.order - self.sizes[self.k] if self.tail is not None else 0
+                if fixed or err.minor is None or err.minor <= random_rows:
+                    raise
+                self.fixed_singular = True
+                return
         self.fixed_singular = False
 
     # ------------------------------------------------------------------ results
