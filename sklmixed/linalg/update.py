@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from . import kernels
 from .schur import schur_op
+from .sparse_syrk import sparse_syrk_op
 
 __all__ = ["Program", "compile_update"]
 
@@ -82,7 +83,9 @@ def compile_update(layout, A, L, remats, tail) -> Program:
 
     # step 2: left-looking blocked Cholesky
     def update(i, j, jj):
-        schur = schur_op(layout, A, L, remats, i, j, jj)
+        schur = sparse_syrk_op(layout, A, L, remats, j, jj, layout.thresholds.split_pairs) if i == j else None
+        if schur is None:
+            schur = schur_op(layout, A, L, remats, i, j, jj)
         if schur is not None:
             refresh.append(schur[1])
             return schur[0]

@@ -1,0 +1,341 @@
+r"""The Schur update of a dense block by a large crossed scalar term, split where it is dense.
+
+In a model with two crossed scalar terms (users and movies, students and lecturers) the
+diagonal block :math:`C = L_{jj}` of the second term fills in and receives
+
+.. math::
+
+    C \mathrel{-}= B B^\top = \sum_u m_u\, a_u a_u^\top, \qquad
+    m_u = \Bigl(\frac{\lambda_j \lambda_{jj}}{\ell_u}\Bigr)^2,
+
+from the first term, where :math:`B = L_{j,jj}` is sparse, :math:`a_u` is column :math:`u`
+of :math:`A_{j,jj}` (the levels of term :math:`j` that co-occur with level :math:`u`) and
+:math:`\ell_u` the diagonal of :math:`L_{jj,jj}`. A dense SYRK costs :math:`n^2/2` per column
+(:math:`n` the rows of :math:`C`), the sparse sum :math:`c_u^2/2` for a column with
+:math:`c_u` nonzeros, about 45 times more per product. With MovieLens-like skew, a few
+columns (active users) and a few rows (popular movies) are dense enough for BLAS and the
+rest is very sparse, so the update is split in three:
+
+* *heavy columns* :math:`H`: gathered into a dense :math:`n \times |H|` array, in chunks,
+  and added by BLAS (``dsyrk``, on the view of :math:`C`, in row panels);
+* the other columns on the *dense rows* :math:`P`: gathered into a dense
+  :math:`|P| \times |L|` array :math:`D`, a SYRK for the :math:`P \times P` entries and a
+  sparse-by-dense product :math:`B_{RL} D^\top` for the :math:`R \times P` entries
+  (:math:`R` the other rows);
+* the :math:`R \times R` entries as constant coefficients times :math:`m`: one sparse
+  matrix-vector product with the pairs grouped by target (CSR), as in
+  :mod:`~sklmixed.linalg.schur`; the coefficients are products of entries of ``A`` and are
+  recomputed only when ``A`` changes.
+
+:func:`choose_split` picks :math:`|H|` and :math:`|P|` from the pattern alone with a fixed
+cost model (so the split, hence the rounding, is the same on every machine), under a cap
+on the pairs stored (``Thresholds.split_pairs``, 20 bytes each). The pieces are fixed
+too: a large :math:`C` is updated in two row panels, and the sparse parts in parallel with
+them (:func:`~sklmixed.linalg.parallel.parallel_map`): the same bits on any number of threads.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklmixed.linalg.blocks import BlockedSparse
+>>> from sklmixed.linalg.sparse_syrk import choose_split
+>>> rows, cols = np.array([0, 1, 2, 0, 1]), np.array([0, 0, 0, 1, 2])
+>>> split = choose_split(BlockedSparse(rows, cols, (3, 3), 1, 1), max_pairs=100)
+>>> len(split.heavy), len(split.dense_rows), split.pairs  # all sparse: 6 + 1 + 1 pairs
+(0, 0, 8)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import blas
+from .blocks import BlockedSparse, UniformBlockDiagonal, ragged_arange
+from .dense import flat_view
+from .parallel import WORKERS_PAY, parallel_map, workers
+
+__all__ = ["Split", "SparseSyrk", "choose_split", "sparse_syrk_op"]
+
+#: seconds per unit of work, for choosing the split (fixed: the split must not depend on the machine)
+COST = {"fma": 0.04e-9, "fill": 1.0e-9, "sparse_dense": 0.35e-9, "pair": 2.5e-9, "scatter": 4.0e-9}
+#: fractions of the columns (by decreasing count) tried as heavy
+HEAVY_FRACTIONS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5)
+#: heavy columns are gathered and added this many at a time (bounds the dense buffer)
+HEAVY_CHUNK = 512
+#: row bins tried for the dense rows
+ROW_BINS = 32
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where the update of :math:`C` by :math:`B B^\\top` is dense.
+
+    Attributes
+    ----------
+    heavy : ndarray of int
+        Column levels of ``B`` added densely over all rows.
+    dense_rows : ndarray of int
+        Row levels gathered densely for the other columns.
+    pairs : int
+        Products of pairs of entries left to the sparse part.
+    cost : float
+        The model's estimate of one update, in seconds.
+    """
+
+    heavy: np.ndarray
+    dense_rows: np.ndarray
+    pairs: int
+    cost: float
+
+
+def choose_split(B: BlockedSparse, max_pairs: int) -> Split:
+    """The cheapest :class:`Split` of ``B B'`` by :data:`COST` with at most ``max_pairs`` pairs left
+    sparse (all dense if no split keeps that few); the pattern of ``B`` alone decides."""
+    nrow, ncol = B.nlev_shape
+    counts = np.diff(B.colptr)
+    col_order = np.argsort(-counts, kind="stable")
+    nonempty = int(np.count_nonzero(counts))
+    bins = min(ROW_BINS, max(1, nrow))
+    step = -(-nrow // bins)
+    best = None
+    for h in sorted({min(nonempty, int(np.ceil(f * ncol))) for f in HEAVY_FRACTIONS} | {nonempty}):
+        light = np.ones(ncol, dtype=bool)
+        light[col_order[:h]] = False
+        in_light = light[B.cols]
+        rows, cols = B.rows[in_light], B.cols[in_light]
+        row_order = np.argsort(-np.bincount(rows, minlength=nrow), kind="stable")
+        rank = np.empty(nrow, dtype=np.int64)
+        rank[row_order] = np.arange(nrow)
+        per_bin = np.bincount(cols * (bins + 1) + rank[rows] // step, minlength=ncol * (bins + 1))
+        # r[u, k]: nonzeros of column u in rows ranked k * step or later
+        r = np.cumsum(per_bin.reshape(ncol, bins + 1)[:, ::-1], axis=1)[:, ::-1].astype(float)
+        nlight = ncol - h
+        for k in range(bins + 1):
+            p = min(k * step, nrow)
+            rk = r[:, k] if k < bins else np.zeros(ncol)
+            pairs = float(np.sum(rk * (rk + 1) / 2))
+            if pairs > max_pairs and not (h == nonempty):
+                continue
+            rest = nrow - p
+            cost = (COST["fma"] * (h * nrow * nrow / 2 + nlight * p * p / 2) + COST["fill"] * (nrow * h + p * nlight)
+                    + COST["sparse_dense"] * float(rk.sum()) * p + COST["pair"] * pairs
+                    + COST["scatter"] * (p * p / 2 + rest * p + min(pairs, rest * (rest + 1) / 2)))
+            if best is None or cost < best[0]:
+                best = (cost, col_order[:h].copy(), row_order[:p].copy(), int(pairs))
+    cost, heavy, dense_rows, pairs = best
+    return Split(np.sort(heavy), np.sort(dense_rows), pairs, cost)
+
+
+def _lower_positions(rows_a, rows_b, ld, base):
+    """Flat positions in a column-major ``C`` of the lower-triangle entries ``(max, min)`` of row pairs."""
+    hi, lo = np.maximum(rows_a, rows_b), np.minimum(rows_a, rows_b)
+    return (base + lo * ld + hi).astype(np.intp)
+
+
+def _panels(n: int):
+    """Row panels of ``C`` updated as separate pieces: two halves from :data:`WORKERS_PAY` rows on."""
+    cuts = [0, n] if n < WORKERS_PAY else [0, n // 2, n]
+    return [slice(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]
+
+
+class _HeavyColumns:
+    """``C -= B_H B_H'`` for the heavy columns: gathered :data:`HEAVY_CHUNK` at a time into a dense
+    buffer, added by BLAS in row-panel pieces (a syrk on each diagonal panel, a gemm below)."""
+
+    def __init__(self, B, C, heavy):
+        n = B.nlev_shape[0]
+        slot = np.full(B.nlev_shape[1], -1, dtype=np.int64)
+        self.chunks = []
+        for start in range(0, len(heavy), HEAVY_CHUNK):
+            cols = heavy[start:start + HEAVY_CHUNK]
+            slot[cols] = np.arange(len(cols))
+            idx = np.flatnonzero(np.isin(B.cols, cols))
+            self.chunks.append((len(cols), idx.astype(np.intp), (B.rows[idx] + slot[B.cols[idx]] * n).astype(np.intp)))
+        self.buffer = np.zeros((n, min(HEAVY_CHUNK, len(heavy))), order="F")
+        self.values, self.C = B.data.reshape(-1), C
+        panels = _panels(n)
+        self.pieces = [(rows, cols) for k, rows in enumerate(panels) for cols in panels[: k + 1]]
+
+    def gather(self, chunk):
+        width, idx, pos = chunk
+        self.buffer.fill(0.0)
+        self.buffer.reshape(-1, order="F")[pos] = self.values[idx]
+        return self.buffer[:, :width]
+
+    def piece(self, D, rows, cols):
+        if rows == cols:
+            return lambda: blas.syrk(self.C[rows, rows], D[rows])
+        return lambda: blas.gemm(self.C[rows, cols], D[rows], D[cols])
+
+
+class _DenseRows:
+    """For the light columns, the entries of ``C`` in the dense rows ``P``: a SYRK of the gathered
+    ``D = B_{P,L}`` and the product ``B_{R,L} D'``; their values and flat positions in ``C``."""
+
+    def __init__(self, B, light, P, flat_pos):
+        n = B.nlev_shape[0]
+        light_cols = np.flatnonzero(light)
+        lslot = np.full(B.nlev_shape[1], -1, dtype=np.int64)
+        lslot[light_cols] = np.arange(len(light_cols))
+        p = len(P)
+        pslot = np.full(n, -1, dtype=np.int64)
+        pslot[P] = np.arange(p)
+        entry_light = light[B.cols]
+        self.d_idx = np.flatnonzero(entry_light & (pslot[B.rows] >= 0)).astype(np.intp)
+        self.d_pos = (pslot[B.rows[self.d_idx]] + lslot[B.cols[self.d_idx]] * p).astype(np.intp)
+        self.D = np.zeros((p, len(light_cols)), order="F")
+        self.X = np.zeros((p, p), order="F")
+        pa, pb = np.tril_indices(p)
+        self.x_src = (pb * p + pa).astype(np.intp)  # X is column-major: entry (a, b) at b * p + a
+        self.x_pos = flat_pos(P[pa], P[pb])
+        R = np.flatnonzero(pslot < 0)
+        rslot = np.full(n, -1, dtype=np.int64)
+        rslot[R] = np.arange(len(R))
+        # B_{R,L} in CSC form (B's own order: by column, then row): the product with D' goes a
+        # column at a time, reading one row of D' for all of the column's entries
+        self.r_take = np.flatnonzero(entry_light & (rslot[B.rows] >= 0)).astype(np.intp)
+        cols = lslot[B.cols[self.r_take]]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=len(light_cols)))])
+        self.BR = sp.csc_matrix((np.zeros(len(self.r_take)), rslot[B.rows[self.r_take]], indptr),
+                                shape=(len(R), len(light_cols)))
+        self.y_pos = flat_pos(np.repeat(R, p), np.tile(P, len(R))) if p else np.zeros(0, dtype=np.intp)
+        self.values = B.data.reshape(-1)
+
+    def compute(self):
+        if not self.D.shape[0]:
+            return np.zeros(0), np.zeros(0)
+        self.D.reshape(-1, order="F")[self.d_pos] = self.values[self.d_idx]
+        blas.syrk(self.X, self.D, alpha=1.0, beta=0.0)
+        np.take(self.values, self.r_take, out=self.BR.data)
+        y = np.asarray(self.BR @ self.D.T).reshape(-1) if self.BR.shape[0] else np.zeros(0)
+        return self.X.reshape(-1, order="F")[self.x_src], y
+
+
+class SparseSyrk:
+    """The op and refresh of ``C -= B B'`` by a :class:`Split` (see the module docstring)."""
+
+    def __init__(self, C, B, A_block, Lmid, lam_j, lam_m, split: Split):
+        n, ncol = B.nlev_shape
+        self.flat, ld, base = flat_view(C)
+
+        def flat_pos(rows_a, rows_b):
+            return _lower_positions(rows_a, rows_b, ld, base)
+
+        heavy = np.zeros(ncol, dtype=bool)
+        heavy[split.heavy] = True
+        self.heavy = _HeavyColumns(B, C, split.heavy)
+        self.dense_rows = _DenseRows(B, ~heavy, split.dense_rows, flat_pos)
+        in_r = ~heavy[B.cols] & ~np.isin(B.rows, split.dense_rows)
+        self.K, self.pair_a, self.pair_b, self.k_pos = _pair_coefficients(B, in_r, ld, base, n)
+        self.a1 = A_block.data.reshape(-1)
+        self.n, self.Lmid, self.lam_j, self.lam_m = n, Lmid, lam_j, lam_m
+
+    def refresh(self):
+        np.multiply(self.a1[self.pair_a], self.a1[self.pair_b], out=self.K.data)
+
+    def pairs(self):
+        if not self.K.nnz:
+            return np.zeros(0)
+        m = (self.Lmid.inv.reshape(-1) * self.lam_m[0, 0]) ** 2
+        m *= self.lam_j[0, 0] ** 2
+        return self.K @ m
+
+    def op(self):
+        heavy = self.heavy
+        light = [self.pairs, self.dense_rows.compute]
+        results = None
+        threads = workers(self.n)
+        for number, chunk in enumerate(heavy.chunks or [None]):
+            tasks = light if number == 0 else []
+            if chunk is not None:
+                D = heavy.gather(chunk)
+                tasks = tasks + [heavy.piece(D, rows, cols) for rows, cols in heavy.pieces]
+            out = parallel_map(tasks, threads)
+            if number == 0:
+                results = out[: len(light)]
+        y_pairs, (x, y_rp) = results
+        flat = self.flat
+        for pos, values in ((self.dense_rows.x_pos, x), (self.dense_rows.y_pos, y_rp), (self.k_pos, y_pairs)):
+            if len(values):
+                flat[pos] -= values
+
+
+def sparse_syrk_op(layout, A, L, remats, j, jj, max_pairs):
+    """``(op, refresh)`` for ``L[j][j] -= L[j][jj] L[j][jj]'`` by a :class:`Split`, or None when the
+    blocks are not of that form (a dense ``L[j][j]``, scalar terms, ``L[j][jj]`` only scaled)."""
+    C, B, Lmid = L[j][j], L[j][jj], L[jj][jj]
+    if not (isinstance(C, np.ndarray) and isinstance(B, BlockedSparse) and isinstance(Lmid, UniformBlockDiagonal)
+            and B.Si == 1 and B.Sj == 1 and Lmid.S == 1 and B.nnzb and layout.pure(j, jj)):
+        return None
+    update = SparseSyrk(C, B, A[j][jj], Lmid, remats[j].lambda_, remats[jj].lambda_, choose_split(B, max_pairs))
+    return update.op, update.refresh
+
+
+def _column_pairs(rows, colptr, columns, n):
+    """For the columns ``columns`` of a pattern (row levels ``rows``, column pointers ``colptr``): the
+    entry numbers ``(a, b)`` of every pair in a column with ``b`` at or before ``a``, and its lower
+    target ``max + min * n`` (column-major)."""
+    counts = colptr[columns + 1] - colptr[columns]
+    entries = ragged_arange(colptr[columns], counts)
+    first = np.repeat(colptr[columns], counts)
+    within = entries - first + 1
+    a = np.repeat(entries, within)
+    b = ragged_arange(first, within)
+    ra, rb = rows[a], rows[b]
+    return a, b, np.maximum(ra, rb) + np.minimum(ra, rb) * n
+
+
+def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n: int, chunk=2_000_000):
+    """The pairs of kept entries of ``B`` in one column, as a CSR matrix with one row per lower-triangle
+    target and one column per column of ``B``; the entry numbers ``(a, b)`` of each pair in CSR order;
+    and the flat positions of the targets in ``C``.
+
+    Pairs are enumerated column by column in chunks of about ``chunk``, twice (targets first), so
+    that the memory beyond the result stays small.
+    """
+    idx = np.flatnonzero(keep)
+    rows = B.rows[idx]
+    ncol = B.nlev_shape[1]
+    colptr = np.concatenate([[0], np.cumsum(np.bincount(B.cols[idx], minlength=ncol))])
+    counts = np.diff(colptr)
+    per_col = counts * (counts + 1) // 2
+    ends = np.cumsum(per_col)
+    edges = np.unique(np.concatenate([[0], np.searchsorted(ends, np.arange(chunk, ends[-1] if ncol else 0, chunk)) + 1,
+                                      [ncol]]).clip(0, ncol))
+    spans = [np.arange(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    npairs = int(ends[-1]) if len(ends) else 0
+    if n * n <= 50_000_000:  # a table of the targets present, then their ranks
+        present = np.zeros(n * n, dtype=bool)
+        for cols in spans:
+            present[_column_pairs(rows, colptr, cols, n)[2]] = True
+        targets = np.flatnonzero(present)
+        rank = np.cumsum(present, dtype=np.int32)
+        del present
+        rank -= 1
+    else:
+        targets, rank = np.unique(np.concatenate([_column_pairs(rows, colptr, c, n)[2] for c in spans])), None
+    index = np.int32 if max(npairs, len(idx), len(targets)) < 2**31 - 1 else np.int64
+    a32, b32, tinv = (np.empty(npairs, dtype=index) for _ in range(3))
+    at = 0
+    for cols in spans:
+        a, b, key = _column_pairs(rows, colptr, cols, n)
+        stop = at + len(a)
+        a32[at:stop], b32[at:stop] = idx[a], idx[b]
+        tinv[at:stop] = rank[key] if rank is not None else np.searchsorted(targets, key)
+        at = stop
+    del rank
+    # enumerated column by column, the pairs are a CSC matrix; CSC -> CSR is a counting sort that
+    # carries the pair numbers along (each (target, column) occurs once)
+    pair_ptr = np.concatenate([[0], np.cumsum(per_col)]).astype(index)
+    csc = sp.csc_matrix((np.arange(npairs, dtype=float), tinv, pair_ptr), shape=(len(targets), ncol))
+    del tinv
+    K = csc.tocsr()
+    del csc
+    order = K.data.astype(np.intp)
+    pair_a, pair_b = a32[order], b32[order]
+    del order, a32, b32
+    K.data[:] = 0.0
+    rr_pos = (base + (targets // n) * ld + targets % n).astype(np.intp)
+    return K, pair_a, pair_b, rr_pos
