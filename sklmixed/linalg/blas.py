@@ -14,11 +14,11 @@ Examples
 >>> import numpy as np
 >>> from sklmixed.linalg.blas import potrf, syrk
 >>> big = np.asfortranarray(np.eye(4) * 4.0)
->>> syrk(big[:3, :3], np.ones((3, 2)), alpha=-1.0)  # the leading 3 x 3 block, in place
+>>> syrk(big[:3, :3], np.ones((3, 2)), alpha=1.0)  # the leading 3 x 3 block, in place
 >>> potrf(big[:3, :3])
 0
 >>> round(float(big[2, 2]), 6)
-1.414214
+2.236068
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ from .parallel import WORKERS_PAY, parallel_map, workers
 __all__ = ["Split", "SparseSyrk", "choose_split", "sparse_syrk_op"]
 
 #: seconds per unit of work, for choosing the split (fixed: the split must not depend on the machine)
-COST = {"fma": 0.04e-9, "fill": 1.0e-9, "sparse_dense": 0.35e-9, "pair": 2.5e-9, "scatter": 4.0e-9}
+COST = {"fma": 0.04e-9, "fill": 1.0e-9, "sparse_dense": 0.35e-9, "pair": 2.5e-9, "scatter": 4.0e-9, "call": 20e-6}
 #: fractions of the columns (by decreasing count) tried as heavy
 HEAVY_FRACTIONS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5)
 #: heavy columns are gathered and added this many at a time (bounds the dense buffer)
@@ -119,7 +119,9 @@ def choose_split(B: BlockedSparse, max_pairs: int) -> Split:
             if pairs > max_pairs and not (h == nonempty):
                 continue
             rest = nrow - p
-            cost = (COST["fma"] * (h * nrow * nrow / 2 + nlight * p * p / 2) + COST["fill"] * (nrow * h + p * nlight)
+            calls = -(-h // HEAVY_CHUNK) + (p > 0)  # BLAS calls of the heavy chunks and the dense rows
+            cost = (COST["call"] * calls
+                    + COST["fma"] * (h * nrow * nrow / 2 + nlight * p * p / 2) + COST["fill"] * (nrow * h + p * nlight)
                     + COST["sparse_dense"] * float(rk.sum()) * p + COST["pair"] * pairs
                     + COST["scatter"] * (p * p / 2 + rest * p + min(pairs, rest * (rest + 1) / 2)))
             if best is None or cost < best[0]:
