@@ -71,11 +71,12 @@ class BlockedCholesky:
         self.Xy = np.asarray(Xy, dtype=float)
         self.n, p1 = self.Xy.shape
         self.p = p1 - 1
-        self.layout = analyse(self.remats, p1, thresholds)
-        self.sizes = list(self.layout.sizes)
-        self._allocate()
-        self._prepare()
-        self.update_A(weights)
+        with _ONE_BLAS_THREAD:
+            self.layout = analyse(self.remats, p1, thresholds)
+            self.sizes = list(self.layout.sizes)
+            self._allocate()
+            self._prepare()
+            self.update_A(weights)
 
     # ------------------------------------------------------------------ structure
     def _allocate(self) -> None:
@@ -176,14 +177,16 @@ class BlockedCholesky:
 
     def update_A(self, weights=None) -> None:
         """Recompute every block of ``A`` for the current ``Xy`` and case weights."""
-        self._assembly.update(weights)
-        self._refresh()
+        with _ONE_BLAS_THREAD:
+            self._assembly.update(weights)
+            self._refresh()
 
     def set_response(self, y, weights=None) -> None:
         """Install a new response (the last column of ``Xy``) and refresh its row of ``A``."""
         self.Xy[:, -1] = y
-        self._assembly.fixed_rows(None if weights is None else np.asarray(weights, dtype=float))
-        self._refresh()
+        with _ONE_BLAS_THREAD:
+            self._assembly.fixed_rows(None if weights is None else np.asarray(weights, dtype=float))
+            self._refresh()
 
     def reweight(self, z, weights) -> None:
         """Install a working response ``z`` and working weights (a PIRLS iteration) in ``A``."""

@@ -232,10 +232,15 @@ class SparseSyrk:
         in_r = ~heavy[B.cols] & ~np.isin(B.rows, split.dense_rows)
         self.K, self.pair_a, self.pair_b, self.k_pos = _pair_coefficients(B, in_r, ld, base, n)
         self.a1 = A_block.data.reshape(-1)
+        self._refreshed_from = None
         self.n, self.Lmid, self.lam_j, self.lam_m = n, Lmid, lam_j, lam_m
 
     def refresh(self):
+        """The coefficients from ``A``; skipped when ``A``'s block has not changed (a new response)."""
+        if self._refreshed_from is not None and np.array_equal(self._refreshed_from, self.a1):
+            return
         np.multiply(self.a1[self.pair_a], self.a1[self.pair_b], out=self.K.data)
+        self._refreshed_from = self.a1.copy()
 
     def pairs(self):
         if not self.K.nnz:
@@ -308,21 +313,27 @@ def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n
                                       [ncol]]).clip(0, ncol))
     spans = [np.arange(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
     npairs = int(ends[-1]) if len(ends) else 0
+    # one chunk is enumerated once; several twice, rather than held
+    single = _column_pairs(rows, colptr, spans[0], n) if len(spans) == 1 else None
+
+    def enumerate_pairs(cols):
+        return single if single is not None else _column_pairs(rows, colptr, cols, n)
+
     if n * n <= 50_000_000:  # a table of the targets present, then their ranks
         present = np.zeros(n * n, dtype=bool)
         for cols in spans:
-            present[_column_pairs(rows, colptr, cols, n)[2]] = True
+            present[enumerate_pairs(cols)[2]] = True
         targets = np.flatnonzero(present)
         rank = np.cumsum(present, dtype=np.int32)
         del present
         rank -= 1
     else:
-        targets, rank = np.unique(np.concatenate([_column_pairs(rows, colptr, c, n)[2] for c in spans])), None
+        targets, rank = np.unique(np.concatenate([enumerate_pairs(c)[2] for c in spans])), None
     index = np.int32 if max(npairs, len(idx), len(targets)) < 2**31 - 1 else np.int64
     a32, b32, tinv = (np.empty(npairs, dtype=index) for _ in range(3))
     at = 0
     for cols in spans:
-        a, b, key = _column_pairs(rows, colptr, cols, n)
+        a, b, key = enumerate_pairs(cols)
         stop = at + len(a)
         a32[at:stop], b32[at:stop] = idx[a], idx[b]
         tinv[at:stop] = rank[key] if rank is not None else np.searchsorted(targets, key)

@@ -15,6 +15,7 @@ from ..glm.families import get_family
 from ..glm.irls import fit_glm, working_response_and_weights
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, PIRLSSettings, blas_limit
+from ..optim.threads import one_blas_thread_during
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
 from .agq import agq_deviance, check_nagq
@@ -83,6 +84,7 @@ class GeneralizedLinearMixedModel(MixedModel):
     8151.58
     """
 
+    @one_blas_thread_during
     def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
                  contrasts=None, missing="raise"):
         formula = parse_formula(formula)
@@ -101,6 +103,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.n_dropped = int((~keep).sum())
 
     @classmethod
+    @one_blas_thread_during
     def from_terms(cls, y, feterm: FeTerm, reterms, *, family="bernoulli", link=None, weights=None, offset=None,
                    formula=None) -> GeneralizedLinearMixedModel:
         """A model of response ``y`` built from terms made elsewhere (see :meth:`LinearMixedModel.from_terms`).

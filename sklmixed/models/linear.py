@@ -12,6 +12,7 @@ from ..formula.frame import case_weights, prepare_data, response_values
 from ..formula.parse import parse_formula
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, blas_limit, optimize
+from ..optim.threads import one_blas_thread_during
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
 from .mixedmodel import MixedModel, assembled_terms
@@ -89,6 +90,7 @@ class LinearMixedModel(MixedModel):
     57
     """
 
+    @one_blas_thread_during
     def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise"):
         formula = parse_formula(formula)
         frame, keep = prepare_data(formula, data, extra=[weights] if isinstance(weights, str) else [],
@@ -99,6 +101,7 @@ class LinearMixedModel(MixedModel):
         self.n_dropped = int((~keep).sum())
 
     @classmethod
+    @one_blas_thread_during
     def from_terms(cls, y, feterm: FeTerm, reterms, *, weights=None, formula=None) -> LinearMixedModel:
         """A model of response ``y`` built from terms made elsewhere (by the scikit-learn estimators, say).
 

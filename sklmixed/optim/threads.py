@@ -21,9 +21,11 @@ True
 
 from __future__ import annotations
 
+import functools
+
 from ..linalg.parallel import num_threads, one_blas_thread, use_threads
 
-__all__ = ["blas_limit", "blas_threads", "num_threads", "use_threads"]
+__all__ = ["blas_limit", "blas_threads", "num_threads", "use_threads", "one_blas_thread_during"]
 
 
 def blas_limit(largest_dense: int = 0):
@@ -39,3 +41,16 @@ def blas_limit(largest_dense: int = 0):
 def blas_threads(largest_dense: int = 0) -> int:
     """BLAS threads inside a fit: 1 for every block size (large blocks split their work instead)."""
     return 1
+
+
+def one_blas_thread_during(function):
+    """Decorate a function (a model's constructor, say) to run inside :func:`blas_limit`.
+
+    Building a model multiplies tall matrices (the rank check of ``X``, ``X'WX``, the GLM
+    that starts a GLMM): a threaded BLAS spins on them on a busy machine as it does in a fit.
+    """
+    @functools.wraps(function)
+    def inside(*args, **kwargs):
+        with one_blas_thread():
+            return function(*args, **kwargs)
+    return inside
