@@ -66,6 +66,8 @@ HEAVY_FRACTIONS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5)
 HEAVY_CHUNK = 512
 #: row bins tried for the dense rows
 ROW_BINS = 32
+#: entries of the dense-rows buffer (64 MB): the light columns are gathered that many at a time
+DENSE_BUFFER = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,11 @@ class _HeavyColumns:
 
 class _DenseRows:
     """For the light columns, the entries of ``C`` in the dense rows ``P``: a SYRK of the gathered
-    ``D = B_{P,L}`` and the product ``B_{R,L} D'``; their values and flat positions in ``C``."""
+    ``D = B_{P,L}`` and the product ``B_{R,L} D'``; their values and flat positions in ``C``.
+
+    The light columns are taken :data:`DENSE_BUFFER` entries of ``D`` at a time (a fixed
+    split: the sums over the chunks are the same on any machine).
+    """
 
     def __init__(self, B, light, P, flat_pos):
         n = B.nlev_shape[0]
@@ -184,35 +190,45 @@ class _DenseRows:
         p = len(P)
         pslot = np.full(n, -1, dtype=np.int64)
         pslot[P] = np.arange(p)
-        entry_light = light[B.cols]
-        self.d_idx = np.flatnonzero(entry_light & (pslot[B.rows] >= 0)).astype(np.intp)
-        self.d_pos = (pslot[B.rows[self.d_idx]] + lslot[B.cols[self.d_idx]] * p).astype(np.intp)
-        self.D = np.zeros((p, len(light_cols)), order="F")
+        R = np.flatnonzero(pslot < 0)
+        rslot = np.full(n, -1, dtype=np.int64)
+        rslot[R] = np.arange(len(R))
+        entry_col = np.where(light[B.cols], lslot[B.cols], -1)
+        width = max(256, DENSE_BUFFER // max(p, 1))
+        self.chunks = []
+        for c0 in range(0, len(light_cols) if p else 0, width):
+            c1 = min(c0 + width, len(light_cols))
+            in_chunk = (entry_col >= c0) & (entry_col < c1)
+            d_idx = np.flatnonzero(in_chunk & (pslot[B.rows] >= 0)).astype(np.intp)
+            d_pos = (pslot[B.rows[d_idx]] + (entry_col[d_idx] - c0) * p).astype(np.intp)
+            # B_{R,L} in CSC form (B's own order: by column, then row): the product with D' goes a
+            # column at a time, reading one row of D' for all of the column's entries
+            r_take = np.flatnonzero(in_chunk & (rslot[B.rows] >= 0)).astype(np.intp)
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(entry_col[r_take] - c0, minlength=c1 - c0))])
+            BR = sp.csc_matrix((np.zeros(len(r_take)), rslot[B.rows[r_take]], indptr), shape=(len(R), c1 - c0))
+            self.chunks.append((c1 - c0, d_idx, d_pos, r_take, BR))
+        self.D = np.zeros((p, min(width, len(light_cols))), order="F")
         self.X = np.zeros((p, p), order="F")
         pa, pb = np.tril_indices(p)
         self.x_src = (pb * p + pa).astype(np.intp)  # X is column-major: entry (a, b) at b * p + a
         self.x_pos = flat_pos(P[pa], P[pb])
-        R = np.flatnonzero(pslot < 0)
-        rslot = np.full(n, -1, dtype=np.int64)
-        rslot[R] = np.arange(len(R))
-        # B_{R,L} in CSC form (B's own order: by column, then row): the product with D' goes a
-        # column at a time, reading one row of D' for all of the column's entries
-        self.r_take = np.flatnonzero(entry_light & (rslot[B.rows] >= 0)).astype(np.intp)
-        cols = lslot[B.cols[self.r_take]]
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=len(light_cols)))])
-        self.BR = sp.csc_matrix((np.zeros(len(self.r_take)), rslot[B.rows[self.r_take]], indptr),
-                                shape=(len(R), len(light_cols)))
+        self.Y = np.zeros((len(R), p))
         self.y_pos = flat_pos(np.repeat(R, p), np.tile(P, len(R))) if p else np.zeros(0, dtype=np.intp)
         self.values = B.data.reshape(-1)
 
     def compute(self):
-        if not self.D.shape[0]:
+        if not self.chunks:
             return np.zeros(0), np.zeros(0)
-        self.D.reshape(-1, order="F")[self.d_pos] = self.values[self.d_idx]
-        blas.syrk(self.X, self.D, alpha=1.0, beta=0.0)
-        np.take(self.values, self.r_take, out=self.BR.data)
-        y = np.asarray(self.BR @ self.D.T).reshape(-1) if self.BR.shape[0] else np.zeros(0)
-        return self.X.reshape(-1, order="F")[self.x_src], y
+        self.Y.fill(0.0)
+        for number, (w, d_idx, d_pos, r_take, BR) in enumerate(self.chunks):
+            D = self.D[:, :w]
+            D.fill(0.0)
+            D.reshape(-1, order="F")[d_pos] = self.values[d_idx]
+            blas.syrk(self.X, D, alpha=1.0, beta=0.0 if number == 0 else 1.0)
+            if BR.shape[0]:
+                np.take(self.values, r_take, out=BR.data)
+                self.Y += BR @ D.T
+        return self.X.reshape(-1, order="F")[self.x_src], self.Y.reshape(-1)
 
 
 class SparseSyrk:

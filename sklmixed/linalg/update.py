@@ -46,11 +46,16 @@ class Program:
         That factorisation: the dense tail's ``potrf``, or the ``[X y]`` block's alone.
     refresh : tuple of callables
         What must be recomputed from ``A`` whenever ``A`` changes (Schur coefficients).
+    steps : tuple of str
+        The step of each op: ``"scale"``, ``"update"`` (rank updates, products, Schur
+        updates), ``"factor"`` (Cholesky factors of diagonal blocks) or ``"divide"``; for
+        accounting the time of an evaluation (``fixed`` is a ``"factor"``).
     """
 
     ops: tuple
     fixed: object
     refresh: tuple
+    steps: tuple = ()
 
     def run(self) -> None:
         for op in self.ops:
@@ -64,22 +69,25 @@ def compile_update(layout, A, L, remats, tail) -> Program:
     lam = [r.lambda_ for r in remats] + [None]
     ops, refresh = [], []
 
+    def add(step, op):
+        ops.append((step, op))
+
     # step 1: scale. A small dense tail is scaled whole, by two matrix products. In a large
     # one, a dense diagonal block of L whose A block is diagonal (fill-in only) gets its
     # diagonal alone, on a tail zeroed in one pass: a dense copy of a diagonal matrix costs more
     if layout.fused:
-        ops.append(tail.scale_op(remats[t:]))
+        add("scale", tail.scale_op(remats[t:]))
     diagonal_A = set() if layout.fused else {j for j in range(t, k) if remats[j].S == 1}
     if tail is not None and diagonal_A:
-        ops.append(tail.zero_op())
+        add("scale", tail.zero_op())
     for j in range(k + 1):
         for i in range(j, k + 1):
             if layout.fused and j >= t:
                 continue
             if i == j and j in diagonal_A:
-                ops.append(kernels.diagonal_scale_op(A[j][j], L[j][j], lam[j]))
+                add("scale", kernels.diagonal_scale_op(A[j][j], L[j][j], lam[j]))
             else:
-                ops.append(kernels.scale_op(A[i][j], L[i][j], lam[i], lam[j], inflate=(i == j < k)))
+                add("scale", kernels.scale_op(A[i][j], L[i][j], lam[i], lam[j], inflate=(i == j < k)))
 
     # step 2: left-looking blocked Cholesky
     def update(i, j, jj):
@@ -97,18 +105,19 @@ def compile_update(layout, A, L, remats, tail) -> Program:
     for j in range(k + 1):
         left = range(min(j, t))
         for jj in left:
-            ops.append(update(j, j, jj))
+            add("update", update(j, j, jj))
         if j < t or (j == k and tail is None):
             chol = kernels.kernel(kernels.CHOLESKY, L[j][j])(L[j][j])
             if j == k:
                 fixed = chol
             else:
-                ops.append(chol)
+                add("factor", chol)
         for i in range(j + 1, k + 1):
             for jj in left:
-                ops.append(update(i, j, jj))
+                add("update", update(i, j, jj))
             if j < t:
-                ops.append(kernels.kernel(kernels.RDIV, L[i][j], L[j][j])(L[i][j], L[j][j]))
+                add("divide", kernels.kernel(kernels.RDIV, L[i][j], L[j][j])(L[i][j], L[j][j]))
     if tail is not None:
         fixed = tail.cholesky_op()
-    return Program(tuple(op for op in ops if op is not None), fixed, tuple(refresh))
+    kept = [(step, op) for step, op in ops if op is not None]
+    return Program(tuple(op for _, op in kept), fixed, tuple(refresh), tuple(step for step, _ in kept))
