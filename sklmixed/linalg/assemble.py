@@ -4,7 +4,7 @@ Every random-effects block of ``A`` is a sum over observations of products of ``
 columns (times the weight), landing at the pair of levels the observation belongs to: one
 ``bincount`` per block fills it, with the landing positions worked out once (blocks that share
 the dense tail's array share one ``bincount``). The ``[X y]`` rows are
-:math:`[X\,y]^\top W Z_j`, again one ``bincount`` each, and the dense :math:`[X\,y]^\top W [X\,y]`.
+:math:`[X\,y]^\top W Z_j`, one sparse-by-dense product each, and the dense :math:`[X\,y]^\top W [X\,y]`.
 A GLMM reweights and changes the response at every PIRLS iteration; nothing else changes.
 """
 
@@ -95,18 +95,9 @@ class Assembly:
         """The ``[X y]`` rows of ``A``: ``[X y]' W Z_j`` for every term, and ``[X y]' W [X y]``."""
         k = len(self.remats)
         wXy = self.Xy if w is None else self.Xy * w[:, None]
-        p1 = wXy.shape[1]
         if self._fixed_plan is None:
-            # entry (c, level S + s) of term j sums z_s w Xy_c over the rows of that level: where
-            # each product lands, in the memory order of the products (row, s, c)
-            plan = []
-            for r in self.remats:
-                m = r.nranef
-                pos = (r.refs[:, None, None] * r.S + np.arange(r.S)[None, :, None]
-                       + (np.arange(p1) * m)[None, None, :])
-                plan.append((pos.reshape(-1).astype(np.intp), None if r.scalar_intercept else r.z.T[:, :, None], m))
-            self._fixed_plan = plan
-        for j, (pos, zt, m) in enumerate(self._fixed_plan):
-            vals = wXy if zt is None else zt * wXy[:, None, :]
-            self.A[k][j][...] = np.bincount(pos, weights=vals.reshape(-1), minlength=p1 * m).reshape(p1, m)
+            # Z_j' as a sparse matrix (CSC: the transpose of Z_j's CSR, no copy); one product per term
+            self._fixed_plan = [r.z_matrix().T for r in self.remats]
+        for j, Zt in enumerate(self._fixed_plan):
+            self.A[k][j][...] = (Zt @ wXy).T
         self.A[k][k][...] = self.Xy.T @ wXy

@@ -232,8 +232,7 @@ class BlockedCholesky:
             If a diagonal block is not positive definite.
         """
         with _ONE_BLAS_THREAD:
-            for op in self._program.ops:
-                op()
+            self._program.run_ops()
             try:
                 self._program.fixed()
             except PosDefError as err:

@@ -101,8 +101,11 @@ def choose_split(B: BlockedSparse, max_pairs: int) -> Split:
     nonempty = int(np.count_nonzero(counts))
     bins = min(ROW_BINS, max(1, nrow))
     step = -(-nrow // bins)
+    # a column pays as dense only if its pairs cost more than its share of a SYRK: c > n sqrt(fma / pair);
+    # more heavy columns than that are tried only as the all-dense fallback
+    useful = int(np.count_nonzero(counts > nrow * np.sqrt(COST["fma"] / COST["pair"])))
     best = None
-    for h in sorted({min(nonempty, int(np.ceil(f * ncol))) for f in HEAVY_FRACTIONS} | {nonempty}):
+    for h in sorted({min(useful, int(np.ceil(f * ncol))) for f in HEAVY_FRACTIONS} | {nonempty}):
         light = np.ones(ncol, dtype=bool)
         light[col_order[:h]] = False
         in_light = light[B.cols]
@@ -297,17 +300,16 @@ def sparse_syrk_op(layout, A, L, remats, j, jj, max_pairs):
 
 
 def _column_pairs(rows, colptr, columns, n):
-    """For the columns ``columns`` of a pattern (row levels ``rows``, column pointers ``colptr``): the
-    entry numbers ``(a, b)`` of every pair in a column with ``b`` at or before ``a``, and its lower
-    target ``max + min * n`` (column-major)."""
-    counts = colptr[columns + 1] - colptr[columns]
-    entries = ragged_arange(colptr[columns], counts)
-    first = np.repeat(colptr[columns], counts)
-    within = entries - first + 1
+    """For the consecutive columns ``columns`` of a pattern (row levels ``rows`` sorted within each
+    column, column pointers ``colptr``): the entry numbers ``(a, b)`` of every pair in a column with
+    ``b`` at or before ``a``, and its lower target ``rows[a] + rows[b] * n`` (column-major)."""
+    lo, hi = colptr[columns[0]], colptr[columns[-1] + 1]
+    entries = np.arange(lo, hi)
+    counts = np.diff(colptr[columns[0]:columns[-1] + 2])
+    within = entries - np.repeat(colptr[columns], counts) + 1
     a = np.repeat(entries, within)
-    b = ragged_arange(first, within)
-    ra, rb = rows[a], rows[b]
-    return a, b, np.maximum(ra, rb) + np.minimum(ra, rb) * n
+    b = ragged_arange(entries - within + 1, within)
+    return a, b, rows[a] + rows[b] * n
 
 
 def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n: int, chunk=2_000_000):
@@ -319,6 +321,7 @@ def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n
     that the memory beyond the result stays small.
     """
     idx = np.flatnonzero(keep)
+    everything = len(idx) == B.nnzb  # entry numbers are B's own
     rows = B.rows[idx]
     ncol = B.nlev_shape[1]
     colptr = np.concatenate([[0], np.cumsum(np.bincount(B.cols[idx], minlength=ncol))])
@@ -351,7 +354,7 @@ def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n
     for cols in spans:
         a, b, key = enumerate_pairs(cols)
         stop = at + len(a)
-        a32[at:stop], b32[at:stop] = idx[a], idx[b]
+        a32[at:stop], b32[at:stop] = (a, b) if everything else (idx[a], idx[b])
         tinv[at:stop] = rank[key] if rank is not None else np.searchsorted(targets, key)
         at = stop
     del rank

@@ -342,3 +342,22 @@ def test_thresholds_are_parameters_of_the_factor(design):
     dense.evaluate(theta)
     assert blocked.logdet() == pytest.approx(dense.logdet(), rel=1e-10)
     assert blocked.pwrss == pytest.approx(dense.pwrss, rel=1e-9)
+
+
+@pytest.mark.parametrize("design", list(_designs.DESIGNS))
+def test_stages_on_two_threads_give_the_same_bits(design, monkeypatch):
+    """The program's stages write different blocks: run on two threads, every block has the bits the
+    ops give in order on one (whatever size makes a factor worth the threads)."""
+    from sklmixed.linalg import parallel
+    from sklmixed.linalg.parallel import use_threads
+
+    m = _model(design, "weighted")
+    theta = _designs.random_theta(m, np.random.default_rng(11))
+    monkeypatch.setattr(parallel, "WORKERS_PAY", 0)
+    factors = []
+    for threads in (1, 2):
+        with use_threads(threads):
+            m._factor.evaluate(theta)
+        factors.append(_dense.assemble(m._factor.L))
+    assert_array_equal(factors[0], factors[1])
+    assert m._factor._program.stages is not None
