@@ -144,8 +144,10 @@ def compile_update(layout, A, L, remats, tail) -> Program:
     fixed = None
     for j in range(k + 1):
         left = range(min(j, t))
+        # the tail's columns are factored together at the end: their updates are one stage
+        stage = ("update", min(j, t))
         for jj in left:
-            add("update", update(j, j, jj), ("update", j), j)
+            add("update", update(j, j, jj), stage, (j, j))
         if j < t or (j == k and tail is None):
             chol = kernels.kernel(kernels.CHOLESKY, L[j][j])(L[j][j])
             if j == k:
@@ -154,7 +156,7 @@ def compile_update(layout, A, L, remats, tail) -> Program:
                 add("factor", chol, ("factor", j), j)
         for i in range(j + 1, k + 1):
             for jj in left:
-                add("update", update(i, j, jj), ("update", j), i)
+                add("update", update(i, j, jj), stage, (i, j))
             if j < t:
                 add("divide", kernels.kernel(kernels.RDIV, L[i][j], L[j][j])(L[i][j], L[j][j]), ("divide", j), i)
     if tail is not None:
