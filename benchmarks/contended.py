@@ -13,7 +13,29 @@ import subprocess
 import sys
 import time
 
-__all__ = ["busy", "markdown"]
+__all__ = ["busy", "markdown", "THREADS"]
+
+#: what the tables assume of threads, and when the bits of a fit can differ
+THREADS = """### Threads and reproducibility
+
+Inside every fit, and while a model is built, BLAS runs on one thread, whatever the size of
+the blocks: a multithreaded OpenBLAS gains nothing on the small and medium blocks of these
+models, and its workers spin against the other processes of a busy machine (a sleepstudy fit
+took 1.3 s instead of 10 ms beside two busy processes). The limit is process-wide and counted:
+fits that overlap in threads (a search with `n_jobs` on joblib's threading backend) share it,
+and the last to leave restores the limits the first found, in whatever order they finish.
+
+The few kernels worth more cores (the split Schur update of a large crossed scalar term, the
+Cholesky factor of a dense block of order 1,500 or more, the independent blocks of a large
+factor) cut their work into pieces fixed by the shape of the problem and share them between
+the calling thread and a pool of workers: up to `SKLMIXED_NUM_THREADS` threads
+(`sklmixed.optim.threads.use_threads(n)` in code), by default the cores the process may run
+on. The pieces are the same whatever the number of threads and whatever the load, so a fit
+gives the same bits on a quiet and on a busy machine and with any thread setting. Bits can
+differ between machines and BLAS builds (another OpenBLAS kernel for another CPU), between
+sklmixed versions, and when a change of the data moves a block across a storage threshold;
+never because of the load or of the number of threads.
+"""
 
 
 @contextlib.contextmanager
@@ -64,4 +86,4 @@ def markdown(quiet, loaded, peers, processes, rounds) -> str:
                 peer_times.append(r["median"])
         cells.append(f"{sk / min(peer_times):.2f}" if sk and peer_times else "—")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + THREADS

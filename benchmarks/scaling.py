@@ -46,6 +46,49 @@ DATASET_POINTS = [
     ("insteval 2", "insteval", "y ~ 1 + service*dept + (1|s) + (1|d)"),
 ]
 
+#: where the next order of magnitude (100 M ratings) has to come from
+PLAN = """### The next order of magnitude
+
+The MovieLens-like designs above are dominated by the block of the smaller factor (movies),
+which fills in completely: 3,706 x 3,706 for ml1m, 10,000 x 10,000 for ten times more data.
+Its update costs the sum over users of (ratings of the user)² / 2 products (2.2e8 for ml1m,
+2.4e9 at 10x): `linalg/sparse_syrk.py` does the dense part of it (the most active users, the
+most popular movies) by BLAS and keeps at most `Thresholds.split_pairs` (12 M) products as
+precomputed sparse coefficients; the rest goes to BLAS, which at 10x is most of it. Its
+Cholesky factor costs n³/3 (3.3e11 flops at 10x). At 100 M ratings (MovieLens 32M: 200,000
+users x 87,000 movies) a dense movie block would need 60 GB: the step is a change of method,
+in this order:
+
+1. **A sparse factor of the movie block.** Popular movies are rated by almost every user,
+   rare ones by a handful: ordered by popularity, the filled block is a dense core plus
+   sparse rows. A supernodal sparse Cholesky (CHOLMOD's, through scikit-sparse) of the whole
+   random-effects system with a fill-reducing ordering keeps the dense part to that core.
+   scikit-sparse is not a wheel on PyPI (it builds against a system SuiteSparse), so it can
+   only be an optional extra, with the present dense tail as the fallback.
+2. **A compiled sparse update.** The Σ c² / 2 products are done in NumPy as a sparse matrix
+   times a vector of per-user weights, 20 bytes of storage a product; a compiled loop (as
+   MixedModels.jl's) needs none, at a nanosecond a product. With the fixed dependencies
+   that means Cython or a C extension in sklmixed itself.
+3. **Half the memory of the dense block.** `A`'s dense tail is a full copy although a scalar
+   term's diagonal block of `A` is diagonal, and `L` is stored square although only its lower
+   triangle is used: a diagonal for the one and RFP storage (LAPACK's `dpftrf`) for the other
+   halve what the 10x fit needs for its factor.
+4. **Fewer evaluations.** Every evaluation refactors the block; BOBYQA needs 20 to 40 of them
+   for two variances from lme4's start. The gradient of the profiled deviance would let a
+   quasi-Newton method stop in a handful, at the cost of one solve with the factor per
+   parameter and evaluation.
+5. **All the cores.** The split update and the halved Cholesky factor already divide their
+   work into fixed pieces; more pieces for more cores change nothing in the results.
+
+The d3-like design is another matter: each evaluation is cheap (its filled block is 344 x 344;
+the update of it from the 4,726 levels of `g` is a dense product), but BOBYQA needs about
+2,000 evaluations for its nine parameters from lme4's and MixedModels' start, λ = I, because
+the slopes' λ end near 0.06 while the covariate `u` runs to 29. Started with each slope's λ
+at 1 / rms(u) the same fit took 886 evaluations to the same optimum (objective within 4e-11).
+That start is not the default, because it leaves lme4's path (every other model's count of
+evaluations would change); `fit(start=...)` takes it.
+"""
+
 _CHILD = r"""
 import json, resource, statistics, sys, time, warnings
 import numpy as np, pandas as pd
@@ -117,6 +160,20 @@ def _ms(t):
     return f"{t * 1e3:.1f} ms" if t < 10 else f"{t:.1f} s"
 
 
+def table_row(row) -> str:
+    """One design's line of the scaling table."""
+    formula = row["formula"].replace("|", "\\|")  # a bar inside a table cell must be escaped, even in code
+    name = f"{row['design']} `{formula}`"
+    if "error" in row:
+        return f"| {name} | | | fails: {row['error']} | | | | | | | | |"
+    levels = " × ".join(f"{v:,}" for v in row["levels"])
+    loaded = row.get("loaded", {})
+    under = f"{loaded['total']:.1f} s" if "total" in loaded else "—"
+    return (f"| {name} | {row['n']:,} | {levels} | {row['construct']:.2f} s | {row['total']:.2f} s | {under} | "
+            f"{row['feval']} | {_ms(row['per_eval'])} | {_ms(row['update'])} | {_ms(row['factor'])} | "
+            f"{_ms(row['rest'])} | {row['peak_mb']:.0f} MB |")
+
+
 def scaling_study(outdir: Path, large: bool = False, load: int = 2):
     """The scaling section of ``docs/benchmarks.md`` and its rows."""
     rows = []
@@ -145,18 +202,7 @@ def scaling_study(outdir: Path, large: bool = False, load: int = 2):
              "| design | n | levels | construction | fit (incl. construction) | under load | evals | per eval | "
              "update | factor | rest | peak memory |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        formula = row["formula"].replace("|", "\\|")  # a bar inside a table cell must be escaped, even in code
-        name = f"{row['design']} `{formula}`"
-        if "error" in row:
-            lines.append(f"| {name} | | | fails: {row['error']} | | | | | | | | |")
-            continue
-        levels = " × ".join(f"{v:,}" for v in row["levels"])
-        loaded = row.get("loaded", {})
-        under = f"{loaded['total']:.1f} s" if "total" in loaded else "—"
-        lines.append(f"| {name} | {row['n']:,} | {levels} | {row['construct']:.2f} s | {row['total']:.2f} s | "
-                     f"{under} | {row['feval']} | {_ms(row['per_eval'])} | {_ms(row['update'])} | "
-                     f"{_ms(row['factor'])} | {_ms(row['rest'])} | {row['peak_mb']:.0f} MB |")
+    lines += [table_row(row) for row in rows]
     png = _plot([r for r in rows if r["design"] in ("crossed", "vector")], outdir)
     if png:
         lines += ["", f"![scaling]({png.name})", ""]
@@ -173,7 +219,7 @@ def scaling_study(outdir: Path, large: bool = False, load: int = 2):
             continue
         lines.append(f"| {label} | {res['total']:.2f} s | {res['feval']} | {res['data_mb']:.0f} MB | "
                      f"{res['peak_mb']:.0f} MB |")
-    return "\n".join(lines) + "\n", rows
+    return "\n".join(lines) + "\n\n" + PLAN, rows
 
 
 def _plot(rows, outdir: Path):

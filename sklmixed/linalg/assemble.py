@@ -4,7 +4,8 @@ Every random-effects block of ``A`` is a sum over observations of products of ``
 columns (times the weight), landing at the pair of levels the observation belongs to: one
 ``bincount`` per block fills it, with the landing positions worked out once (blocks that share
 the dense tail's array share one ``bincount``). The ``[X y]`` rows are
-:math:`[X\,y]^\top W Z_j`, one sparse-by-dense product each, and the dense :math:`[X\,y]^\top W [X\,y]`.
+:math:`[X\,y]^\top W Z_j`, one ``bincount`` per column of ``[X y]`` (and of ``Z_j``) with no
+index arrays to keep, and the dense :math:`[X\,y]^\top W [X\,y]`.
 A GLMM reweights and changes the response at every PIRLS iteration; nothing else changes.
 """
 
@@ -33,7 +34,7 @@ class Assembly:
 
     def __init__(self, remats, A, Xy):
         self.remats, self.A, self.Xy = remats, A, Xy
-        self._plan = self._fixed_plan = None
+        self._plan = None
 
     # the plans are index arrays as large as the data: rebuilt instead of pickled
     def __getstate__(self):
@@ -41,7 +42,7 @@ class Assembly:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._plan = self._fixed_plan = None
+        self._plan = None
 
     def _scatter_plan(self):
         """For every random-effects block of A: the flat buffer, the target of each product, the factors."""
@@ -95,9 +96,11 @@ class Assembly:
         """The ``[X y]`` rows of ``A``: ``[X y]' W Z_j`` for every term, and ``[X y]' W [X y]``."""
         k = len(self.remats)
         wXy = self.Xy if w is None else self.Xy * w[:, None]
-        if self._fixed_plan is None:
-            # Z_j' as a sparse matrix (CSC: the transpose of Z_j's CSR, no copy); one product per term
-            self._fixed_plan = [r.z_matrix().T for r in self.remats]
-        for j, Zt in enumerate(self._fixed_plan):
-            self.A[k][j][...] = (Zt @ wXy).T
+        columns = np.ascontiguousarray(wXy.T)  # each column of [X y] contiguous, for bincount
+        for j, r in enumerate(self.remats):
+            out, S = self.A[k][j], r.S
+            for s in range(S):
+                z = None if r.scalar_intercept else r.z[s]
+                for c, column in enumerate(columns):  # a loop over columns, not over levels or rows
+                    out[c, s::S] = np.bincount(r.refs, weights=column if z is None else column * z, minlength=r.nlev)
         self.A[k][k][...] = self.Xy.T @ wXy

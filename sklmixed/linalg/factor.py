@@ -16,6 +16,8 @@ the trailing dense blocks live in one array (:mod:`~sklmixed.linalg.tail`), ``A`
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from scipy.linalg import solve_triangular
 
@@ -210,8 +212,11 @@ class BlockedCholesky:
         """
         for set_theta, span in self._spans:
             set_theta(theta[span])
-        with _ONE_BLAS_THREAD:
+        if _ONE_BLAS_THREAD.held():  # inside a fit: no cost per evaluation
             self._program.run()
+        else:
+            with _ONE_BLAS_THREAD:
+                self._program.run()
         self.fixed_singular = False
 
     def update_L(self, fixed: bool = True) -> None:
@@ -231,7 +236,7 @@ class BlockedCholesky:
         PosDefError
             If a diagonal block is not positive definite.
         """
-        with _ONE_BLAS_THREAD:
+        with contextlib.nullcontext() if _ONE_BLAS_THREAD.held() else _ONE_BLAS_THREAD:
             self._program.run_ops()
             try:
                 self._program.fixed()

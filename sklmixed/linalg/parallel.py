@@ -55,6 +55,7 @@ class _OneBlasThread:
         self._depth = 0
         self._saved = []  # (library controller, threads it had) of the first entrant
         self._libraries = None
+        self._local = threading.local()  # how deep the current thread is inside
 
     def _blas(self):
         """``(get, set)`` of the thread count of every BLAS library loaded, found once
@@ -66,7 +67,12 @@ class _OneBlasThread:
                                if lib.user_api == "blas"]
         return self._libraries
 
+    def held(self) -> bool:
+        """Whether the current thread is inside already (then entering again is not needed)."""
+        return getattr(self._local, "depth", 0) > 0
+
     def __enter__(self):
+        self._local.depth = getattr(self._local, "depth", 0) + 1
         with self._lock:
             if self._depth == 0:
                 self._saved = [(set_threads, get_threads()) for get_threads, set_threads in self._blas()]
@@ -77,6 +83,7 @@ class _OneBlasThread:
         return self
 
     def __exit__(self, *exc):
+        self._local.depth -= 1
         with self._lock:
             self._depth -= 1
             if self._depth == 0:
@@ -94,6 +101,7 @@ class _OneBlasThread:
     def _after_fork(self):
         # a fork inside a fit of another thread: the child has no such fit, and its lock may be held
         self._lock = threading.Lock()
+        self._local = threading.local()
         saved, self._saved, self._depth = self._saved, [], 0
         for set_threads, threads in saved:
             if threads != 1:
