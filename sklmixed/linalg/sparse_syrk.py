@@ -29,7 +29,8 @@ rest is very sparse, so the update is split in three:
 
 :func:`choose_split` picks :math:`|H|` and :math:`|P|` from the pattern alone with a fixed
 cost model (so the split, hence the rounding, is the same on every machine), under a cap
-on the pairs stored (``Thresholds.split_pairs``, 20 bytes each). The pieces are fixed
+on the pairs stored, 20 bytes each: ``Thresholds.split_pairs`` or five per nonzero of
+:math:`B`, whichever is larger. The pieces are fixed
 too: a large :math:`C` is updated in two row panels, and the sparse parts in parallel with
 them (:func:`~sklmixed.linalg.parallel.parallel_map`): the same bits on any number of threads.
 
@@ -101,9 +102,11 @@ def choose_split(B: BlockedSparse, max_pairs: int) -> Split:
     nonempty = int(np.count_nonzero(counts))
     bins = min(ROW_BINS, max(1, nrow))
     step = -(-nrow // bins)
-    # a column pays as dense only if its pairs cost more than its share of a SYRK: c > n sqrt(fma / pair);
-    # more heavy columns than that are tried only as the all-dense fallback
+    # a column pays as dense only if its pairs cost more than its share of a SYRK (c > n sqrt(fma / pair)):
+    # when all the pairs fit under the cap, no more heavy columns than that are tried
     useful = int(np.count_nonzero(counts > nrow * np.sqrt(COST["fma"] / COST["pair"])))
+    if float(np.sum(counts * (counts + 1.0) / 2)) > max_pairs:
+        useful = nonempty
     best = None
     for h in sorted({min(useful, int(np.ceil(f * ncol))) for f in HEAVY_FRACTIONS} | {nonempty}):
         light = np.ones(ncol, dtype=bool)
@@ -295,7 +298,9 @@ def sparse_syrk_op(layout, A, L, remats, j, jj, max_pairs):
     if not (isinstance(C, np.ndarray) and isinstance(B, BlockedSparse) and isinstance(Lmid, UniformBlockDiagonal)
             and B.Si == 1 and B.Sj == 1 and Lmid.S == 1 and B.nnzb and layout.pure(j, jj)):
         return None
-    update = SparseSyrk(C, B, A[j][jj], Lmid, remats[j].lambda_, remats[jj].lambda_, choose_split(B, max_pairs))
+    # the cap grows with the term, five pairs (100 bytes) a nonzero: memory in proportion to the data's
+    cap = max(max_pairs, 5 * B.nnzb)
+    update = SparseSyrk(C, B, A[j][jj], Lmid, remats[j].lambda_, remats[jj].lambda_, choose_split(B, cap))
     return update.op, update.refresh
 
 

@@ -46,7 +46,8 @@ class Thresholds:
         dense copy wins.
     split_pairs : int, default=12_000_000
         Largest number of pairs the split update of a crossed scalar term keeps sparse
-        (:mod:`~sklmixed.linalg.sparse_syrk`, 20 bytes each); the rest goes to BLAS.
+        (:mod:`~sklmixed.linalg.sparse_syrk`, 20 bytes each), or five per nonzero of its
+        block if that is more; the rest goes to BLAS.
     """
 
     dense_order: int = 64
