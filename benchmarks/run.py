@@ -247,7 +247,7 @@ def main(argv=None):
     ap.add_argument("--only", default="", help="run only models whose label contains this")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
-    ap.add_argument("--large", action="store_true", help="add the 10x MovieLens-like point to the scaling study")
+    ap.add_argument("--no-large", action="store_true", help="skip the 10x MovieLens-like point of the scaling study")
     ap.add_argument("--results", default="", help="reuse the model rows of an earlier run (results.json or lines)")
     args = ap.parse_args(argv)
     started = time.perf_counter()
@@ -268,7 +268,7 @@ def main(argv=None):
     if not args.no_scaling:
         from benchmarks.scaling import scaling_study
 
-        scaling_text, scaling = scaling_study(Path(args.out).parent, large=args.large)
+        scaling_text, scaling = scaling_study(Path(args.out).parent, large=not args.no_large, load=args.load or 2)
         text += "\n" + scaling_text
     minutes = (time.perf_counter() - started) / 60
     text += f"\nThis run of `python -m benchmarks` took {minutes:.0f} minutes.\n"

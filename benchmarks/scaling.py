@@ -1,5 +1,5 @@
 """Scaling study: synthetic crossed and vector-valued designs from 10^4 to 10^6 observations, the
-MovieLens-like and d3-like designs of MixedModels.jl's benchmarks, and optionally a 10x MovieLens.
+MovieLens-like and d3-like designs of MixedModels.jl's benchmarks, and a MovieLens ten times larger.
 
 Each point runs in its own process so that its peak memory is its own. Per evaluation the
 time of ``update_L`` is split by the steps of the factor's program
@@ -32,13 +32,14 @@ POINTS = [
 ML1M = "rating ~ 1 + (1|user) + (1|movie)"
 D3 = "y ~ 1 + u + (1+u|g) + (1+u|h) + (1+u|i)"
 #: the designs of MixedModels.jl's large benchmarks (benchmarks/synthetic.py): (label, formula, generator
-#: call, also under load)
+#: call, also under load, start of θ or None for the default)
 LARGE = [
-    ("MovieLens-like (ml1m)", ML1M, "ml1m_like()", True),
-    ("d3-like", D3, "d3_like()", True),
+    ("MovieLens-like (ml1m)", ML1M, "ml1m_like()", True, None),
+    ("d3-like", D3, "d3_like()", False, None),
+    ("d3-like, slopes' λ started at 1/rms(u)", D3, "d3_like()", False, "[1, 0, 1 / np.sqrt(np.mean(df['u'] ** 2))] * 3"),
 ]
-#: the 10x MovieLens-like design (``--large``): 60,400 users x 10,000 movies, 10 M ratings
-HUGE = ("MovieLens-like x10", ML1M, "ml1m_like(scale=10)", False)
+#: the 10x MovieLens-like design (skipped with ``--no-large``): 60,400 users x 10,000 movies, 10 M ratings
+HUGE = ("MovieLens-like x10", ML1M, "ml1m_like(scale=10)", False, None)
 
 #: bundled-data fits whose peak memory is reported: (label, dataset, formula)
 DATASET_POINTS = [
@@ -95,7 +96,7 @@ import numpy as np, pandas as pd
 warnings.simplefilter("ignore")
 from sklmixed import LinearMixedModel, load_dataset
 from sklmixed.optim.threads import blas_limit
-formula, kind, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+formula, kind, spec, start = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 if kind == "dataset":
     df = load_dataset(spec)
 elif kind == "synthetic":
@@ -120,7 +121,7 @@ base = hwm()
 t0 = time.perf_counter()
 m = LinearMixedModel(formula, df)
 built = time.perf_counter()
-m.fit(progress=False)
+m.fit(progress=False, **({"start": eval(start)} if start else {}))
 total = time.perf_counter() - t0
 f, theta = m._factor, m.theta
 prog = f._program
@@ -144,11 +145,12 @@ print(json.dumps({"total": total, "construct": built - t0, "per_eval": whole, "u
 """
 
 
-def run_point(formula, kind, spec, load=0):
-    """One fit in a fresh process (beside ``load`` busy processes): its numbers, or ``{"error": ...}``."""
+def run_point(formula, kind, spec, load=0, start=None):
+    """One fit in a fresh process (beside ``load`` busy processes; from θ ``start``, a Python expression
+    of the data ``df``): its numbers, or ``{"error": ...}``."""
     from benchmarks.contended import busy
 
-    args = [sys.executable, "-c", _CHILD, formula, kind, json.dumps(spec)]
+    args = [sys.executable, "-c", _CHILD, formula, kind, json.dumps(spec), start or ""]
     with busy(load) if load else contextlib.nullcontext():
         out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=7200)
     if out.returncode != 0:
@@ -181,11 +183,11 @@ def scaling_study(outdir: Path, large: bool = False, load: int = 2):
         res = run_point(formula, "simulated", [n, ng, nh])
         rows.append({"design": label, "formula": formula, "n": n, "levels": [ng, nh] if nh else [ng], **res})
         print(json.dumps(rows[-1]), flush=True)
-    for label, formula, call, also_loaded in LARGE + ([HUGE] if large else []):
-        res = run_point(formula, "synthetic", call)
+    for label, formula, call, also_loaded, start in LARGE + ([HUGE] if large else []):
+        res = run_point(formula, "synthetic", call, start=start)
         row = {"design": label, "formula": formula, **res}
         if also_loaded and "error" not in res:
-            row["loaded"] = run_point(formula, "synthetic", call, load=load)
+            row["loaded"] = run_point(formula, "synthetic", call, load=load, start=start)
         rows.append(row)
         print(json.dumps(row), flush=True)
     lines = ["## Scaling", "",
@@ -254,4 +256,4 @@ def _plot(rows, outdir: Path):
 
 
 if __name__ == "__main__":
-    print(scaling_study(ROOT / "docs", large="--large" in sys.argv)[0])
+    print(scaling_study(ROOT / "docs", large="--no-large" not in sys.argv)[0])
