@@ -23,7 +23,8 @@ rest is very sparse, so the update is split in three:
   sparse-by-dense product :math:`B_{RL} D^\top` for the :math:`R \times P` entries
   (:math:`R` the other rows);
 * the :math:`R \times R` entries as constant coefficients times :math:`m`: one sparse
-  matrix-vector product with the pairs grouped by target (CSR), as in
+  matrix-vector product, with the pairs grouped by target (CSR) when the targets do not
+  fit in cache, as in
   :mod:`~sklmixed.linalg.schur`; the coefficients are products of entries of ``A`` and are
   recomputed only when ``A`` changes.
 
@@ -69,6 +70,8 @@ HEAVY_CHUNK = 512
 ROW_BINS = 32
 #: entries of the dense-rows buffer (64 MB): the light columns are gathered that many at a time
 DENSE_BUFFER = 8_000_000
+#: up to this many targets (2 MB of them) the pairs stay in the CSC order they are enumerated in
+CSC_TARGETS = 262_144
 
 
 @dataclass(frozen=True)
@@ -318,9 +321,9 @@ def _column_pairs(rows, colptr, columns, n):
 
 
 def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n: int, chunk=2_000_000):
-    """The pairs of kept entries of ``B`` in one column, as a CSR matrix with one row per lower-triangle
-    target and one column per column of ``B``; the entry numbers ``(a, b)`` of each pair in CSR order;
-    and the flat positions of the targets in ``C``.
+    """The pairs of kept entries of ``B`` in one column, as a sparse matrix with one row per lower-triangle
+    target and one column per column of ``B`` (CSR for many targets, CSC else); the entry numbers
+    ``(a, b)`` of each pair in the matrix's order; and the flat positions of the targets in ``C``.
 
     Pairs are enumerated column by column in chunks of about ``chunk``, twice (targets first), so
     that the memory beyond the result stays small.
@@ -363,16 +366,20 @@ def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n
         tinv[at:stop] = rank[key] if rank is not None else np.searchsorted(targets, key)
         at = stop
     del rank
-    # enumerated column by column, the pairs are a CSC matrix; CSC -> CSR is a counting sort that
-    # carries the pair numbers along (each (target, column) occurs once)
+    # enumerated column by column, the pairs are a CSC matrix. Its product with a vector scatters
+    # into the targets: fine while they fit in cache, slower than a CSR matrix's gathers beyond.
+    # CSC -> CSR is a counting sort that carries the pair numbers along (each (target, column) once)
     pair_ptr = np.concatenate([[0], np.cumsum(per_col)]).astype(index)
     csc = sp.csc_matrix((np.arange(npairs, dtype=float), tinv, pair_ptr), shape=(len(targets), ncol))
     del tinv
-    K = csc.tocsr()
-    del csc
-    order = K.data.astype(np.intp)
-    pair_a, pair_b = a32[order], b32[order]
-    del order, a32, b32
+    if len(targets) <= CSC_TARGETS:
+        K, pair_a, pair_b = csc, a32, b32
+    else:
+        K = csc.tocsr()
+        del csc
+        order = K.data.astype(np.intp)
+        pair_a, pair_b = a32[order], b32[order]
+        del order, a32, b32
     K.data[:] = 0.0
     rr_pos = (base + (targets // n) * ld + targets % n).astype(np.intp)
     return K, pair_a, pair_b, rr_pos

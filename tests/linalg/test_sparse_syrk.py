@@ -75,9 +75,10 @@ def _splits(B):
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("how", ["all pairs", "heavy columns", "dense rows", "both", "all heavy", "all rows dense"])
 def test_every_split_gives_the_dense_update(how, chunked, monkeypatch):
-    if chunked:  # the heavy and the light columns gathered a few at a time
+    if chunked:  # the heavy and the light columns gathered a few at a time, the pairs grouped by target
         monkeypatch.setattr(sparse_syrk, "HEAVY_CHUNK", 7)
         monkeypatch.setattr(sparse_syrk, "DENSE_BUFFER", 1)
+        monkeypatch.setattr(sparse_syrk, "CSC_TARGETS", 0)
     rng = np.random.default_rng(11)
     big, C, B, A, Lmid, lam_j, lam_m = problem = _problem(rng, 90, 600, 5000)
     out, (r0, c0) = _run(*problem, _splits(B)[how])
@@ -85,9 +86,10 @@ def test_every_split_gives_the_dense_update(how, chunked, monkeypatch):
     expected = big.copy(order="F")
     view = expected[r0:r0 + 90, c0:c0 + 90]
     view -= np.tril(Bd @ Bd.T)
+    update = sparse_syrk.SparseSyrk(C.copy(order="F"), B, A, Lmid, lam_j, lam_m, _splits(B)[how])
     if chunked and how in ("dense rows", "both"):
-        assert len(sparse_syrk.SparseSyrk(C.copy(order="F"), B, A, Lmid, lam_j, lam_m, _splits(B)[how])
-                   .dense_rows.chunks) > 1
+        assert len(update.dense_rows.chunks) > 1
+    assert update.K.format == ("csr" if chunked and update.K.shape[0] else "csc")
     assert_allclose(out, expected, rtol=1e-13, atol=1e-13)  # the upper triangle and the rest untouched
 
 
