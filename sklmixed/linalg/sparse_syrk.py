@@ -72,6 +72,8 @@ ROW_BINS = 32
 DENSE_BUFFER = 8_000_000
 #: up to this many targets (2 MB of them) the pairs stay in the CSC order they are enumerated in
 CSC_TARGETS = 262_144
+#: up to this many lower-triangle entries the targets are found by a table (1 + 4 bytes each), else by sorting
+TARGET_TABLE = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -310,14 +312,24 @@ def sparse_syrk_op(layout, A, L, remats, j, jj, max_pairs):
 def _column_pairs(rows, colptr, columns, n):
     """For the consecutive columns ``columns`` of a pattern (row levels ``rows`` sorted within each
     column, column pointers ``colptr``): the entry numbers ``(a, b)`` of every pair in a column with
-    ``b`` at or before ``a``, and its lower target ``rows[a] + rows[b] * n`` (column-major)."""
+    ``b`` at or before ``a``, and its lower target ``(rows[a], rows[b])`` numbered along the lower
+    triangle by rows, ``rows[a] (rows[a] + 1) / 2 + rows[b]``."""
     lo, hi = colptr[columns[0]], colptr[columns[-1] + 1]
     entries = np.arange(lo, hi)
     counts = np.diff(colptr[columns[0]:columns[-1] + 2])
     within = entries - np.repeat(colptr[columns], counts) + 1
     a = np.repeat(entries, within)
     b = ragged_arange(entries - within + 1, within)
-    return a, b, rows[a] + rows[b] * n
+    ra = rows[a]
+    return a, b, ra * (ra + 1) // 2 + rows[b]
+
+
+def _triangle_rows(t):
+    """Row and column of the lower-triangle entries numbered ``t`` by rows (see :func:`_column_pairs`)."""
+    hi = ((np.sqrt(8.0 * t + 1) - 1) // 2).astype(np.int64)
+    hi -= hi * (hi + 1) // 2 > t  # floating point may land one row off either way
+    hi += (hi + 1) * (hi + 2) // 2 <= t
+    return hi, t - hi * (hi + 1) // 2
 
 
 def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n: int, chunk=2_000_000):
@@ -346,8 +358,8 @@ def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n
     def enumerate_pairs(cols):
         return single if single is not None else _column_pairs(rows, colptr, cols, n)
 
-    if n * n <= 50_000_000:  # a table of the targets present, then their ranks
-        present = np.zeros(n * n, dtype=bool)
+    if n * (n + 1) // 2 <= TARGET_TABLE:  # a table of the targets present, then their ranks
+        present = np.zeros(n * (n + 1) // 2, dtype=bool)
         for cols in spans:
             present[enumerate_pairs(cols)[2]] = True
         targets = np.flatnonzero(present)
@@ -381,5 +393,6 @@ def _pair_coefficients(B: BlockedSparse, keep: np.ndarray, ld: int, base: int, n
         pair_a, pair_b = a32[order], b32[order]
         del order, a32, b32
     K.data[:] = 0.0
-    rr_pos = (base + (targets // n) * ld + targets % n).astype(np.intp)
+    hi, lo = _triangle_rows(targets)
+    rr_pos = (base + lo * ld + hi).astype(np.intp)
     return K, pair_a, pair_b, rr_pos

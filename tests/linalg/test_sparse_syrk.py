@@ -79,6 +79,7 @@ def test_every_split_gives_the_dense_update(how, chunked, monkeypatch):
         monkeypatch.setattr(sparse_syrk, "HEAVY_CHUNK", 7)
         monkeypatch.setattr(sparse_syrk, "DENSE_BUFFER", 1)
         monkeypatch.setattr(sparse_syrk, "CSC_TARGETS", 0)
+        monkeypatch.setattr(sparse_syrk, "TARGET_TABLE", 0)  # targets found by sorting
     rng = np.random.default_rng(11)
     big, C, B, A, Lmid, lam_j, lam_m = problem = _problem(rng, 90, 600, 5000)
     out, (r0, c0) = _run(*problem, _splits(B)[how])
@@ -171,3 +172,10 @@ def test_last_crossed_scalar_term_stays_sparse_whatever_its_pairs():
     Xy = np.column_stack([vec.feterm.X, vec.y])
     dense = BlockedCholesky(vec.reterms, Xy, thresholds=Thresholds(dense_order=0, max_pairs=10))
     assert dense.layout.kinds[1][0] == "dense"
+
+
+def test_lower_triangle_numbering_round_trips():
+    hi = np.repeat(np.arange(0, 30_000, 7), 3)
+    lo = np.minimum(hi, np.tile([0, 5, 29_999], len(hi) // 3))
+    rows, cols = sparse_syrk._triangle_rows(hi * (hi + 1) // 2 + lo)
+    assert_array_equal(rows, hi) and assert_array_equal(cols, lo)
