@@ -271,7 +271,7 @@ def main(argv=None):
         scaling_text, scaling = scaling_study(Path(args.out).parent, large=not args.no_large, load=args.load or 2)
         text += "\n" + scaling_text
     minutes = (time.perf_counter() - started) / 60
-    text += f"\nThis run of `python -m benchmarks` took {minutes:.0f} minutes.\n"
+    text += f"\nThis run of `python -m benchmarks` took {minutes:.0f} min.\n"
     Path(args.out).write_text(text)
     (ROOT / "benchmarks" / "results.json").write_text(
         json.dumps({"quiet": results, "contended": loaded, "scaling": scaling}, indent=1))
