@@ -10,7 +10,9 @@
 #   optimizer : "bobyqa" (default): nloptwrap NLOPT_LN_BOBYQA with tight
 #               tolerances (ftol_rel=1e-12, ftol_abs=1e-8, xtol_abs=1e-10,
 #               xtol_rel=0, maxeval=1e5), used for every optimization stage;
-#               "default": lme4's default lmerControl()/glmerControl().
+#               "default": lme4's default lmerControl()/glmerControl();
+#               "construct": no fit, the model up to its deviance function
+#               (lFormula + mkLmerDevfun) timed instead.
 #               Also read from LME4_OPTIMIZER.
 #
 # Prints one JSON line.  "times" are the seconds of each of <reps> fits
@@ -48,6 +50,23 @@ for (nm in names(dat)) {
 }
 missing_cols <- setdiff(extra, names(dat))
 if (length(missing_cols)) stop("factor columns not in data: ", paste(missing_cols, collapse = ","))
+
+if (opt_arg == "construct") {
+  # the model up to its deviance function (lFormula + mkLmerDevfun, or their glmer twins):
+  # what lmer does before it optimises, timed like a fit
+  build <- if (family_name == "gaussian") function() do.call(mkLmerDevfun, lFormula(form, data = dat, REML = reml)) else
+    function() do.call(mkGlmerDevfun, glFormula(form, data = dat, family = binomial()))
+  times <- numeric(0)
+  for (i in seq_len(reps)) {
+    gc(FALSE)
+    t0 <- Sys.time()
+    devfun <- build()
+    times <- c(times, as.numeric(difftime(Sys.time(), t0, units = "secs")))
+  }
+  cat(paste0("{\"tool\":\"lme4\",\"construct\":true,\"objective\":null,\"feval\":null,\"theta\":[],\"times\":[",
+             paste(sprintf("%.17g", times), collapse = ","), "]}\n"))
+  quit(status = 0)
+}
 
 tight <- list(algorithm = "NLOPT_LN_BOBYQA", ftol_rel = 1e-12, ftol_abs = 1e-8,
               xtol_abs = 1e-10, xtol_rel = 0, maxeval = 100000)

@@ -198,15 +198,27 @@ def _count_glmm_fevals():
 
 
 def fit_mixedlm(csv_path, formula, family="gaussian", reml=False, nagq=1, reps=1,
-                factors=(), control=None):
+                factors=(), control=None, construct=False):
     """Fit with the ``mixedlm`` package (default controls unless ``control``:
     LMM "auto" = L-BFGS-B with analytic gradient, COBYQA fallback; GLMM COBYQA).
-    Returns None if mixedlm is not installed or cannot fit the model."""
+    With ``construct`` (LMMs), time the model up to its deviance function instead
+    (``lFormula`` + ``mkLmerDevfun``, as lme4's). Returns None if mixedlm is not
+    installed or cannot fit the model."""
     try:
         import mixedlm as mlm
     except ImportError:
         return None
     data = _read_data(csv_path, factors)
+    if construct:
+        if family != "gaussian":
+            return None
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            mlm.mkLmerDevfun(mlm.lFormula(formula, data, REML=bool(reml)))
+            times.append(time.perf_counter() - t0)
+        return {"tool": "mixedlm", "construct": True, "objective": None, "feval": None, "theta": [],
+                "times": times, "median_time": _median(times)}
     response, _, terms = parse_lme4_formula(formula)
     if family == "gaussian":
         fam = None

@@ -4,7 +4,8 @@ Every random-effects block of ``A`` is a sum over observations of products of ``
 columns (times the weight), landing at the pair of levels the observation belongs to: one
 ``bincount`` per block fills it, with the landing positions worked out once (blocks that share
 the dense tail's array share one ``bincount``). The ``[X y]`` rows are
-:math:`[X\,y]^\top W Z_j`, again one ``bincount`` each, and the dense :math:`[X\,y]^\top W [X\,y]`.
+:math:`[X\,y]^\top W Z_j`, one ``bincount`` per column of ``[X y]`` (and of ``Z_j``) with no
+index arrays to keep, and the dense :math:`[X\,y]^\top W [X\,y]`.
 A GLMM reweights and changes the response at every PIRLS iteration; nothing else changes.
 """
 
@@ -33,7 +34,7 @@ class Assembly:
 
     def __init__(self, remats, A, Xy):
         self.remats, self.A, self.Xy = remats, A, Xy
-        self._plan = self._fixed_plan = None
+        self._plan = None
 
     # the plans are index arrays as large as the data: rebuilt instead of pickled
     def __getstate__(self):
@@ -41,7 +42,7 @@ class Assembly:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._plan = self._fixed_plan = None
+        self._plan = None
 
     def _scatter_plan(self):
         """For every random-effects block of A: the flat buffer, the target of each product, the factors."""
@@ -95,18 +96,11 @@ class Assembly:
         """The ``[X y]`` rows of ``A``: ``[X y]' W Z_j`` for every term, and ``[X y]' W [X y]``."""
         k = len(self.remats)
         wXy = self.Xy if w is None else self.Xy * w[:, None]
-        p1 = wXy.shape[1]
-        if self._fixed_plan is None:
-            # entry (c, level S + s) of term j sums z_s w Xy_c over the rows of that level: where
-            # each product lands, in the memory order of the products (row, s, c)
-            plan = []
-            for r in self.remats:
-                m = r.nranef
-                pos = (r.refs[:, None, None] * r.S + np.arange(r.S)[None, :, None]
-                       + (np.arange(p1) * m)[None, None, :])
-                plan.append((pos.reshape(-1).astype(np.intp), None if r.scalar_intercept else r.z.T[:, :, None], m))
-            self._fixed_plan = plan
-        for j, (pos, zt, m) in enumerate(self._fixed_plan):
-            vals = wXy if zt is None else zt * wXy[:, None, :]
-            self.A[k][j][...] = np.bincount(pos, weights=vals.reshape(-1), minlength=p1 * m).reshape(p1, m)
+        columns = np.ascontiguousarray(wXy.T)  # each column of [X y] contiguous, for bincount
+        for j, r in enumerate(self.remats):
+            out, S = self.A[k][j], r.S
+            for s in range(S):
+                z = None if r.scalar_intercept else r.z[s]
+                for c, column in enumerate(columns):  # a loop over columns, not over levels or rows
+                    out[c, s::S] = np.bincount(r.refs, weights=column if z is None else column * z, minlength=r.nlev)
         self.A[k][k][...] = self.Xy.T @ wXy

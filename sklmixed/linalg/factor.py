@@ -16,6 +16,8 @@ the trailing dense blocks live in one array (:mod:`~sklmixed.linalg.tail`), ``A`
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from scipy.linalg import solve_triangular
 
@@ -25,11 +27,15 @@ from . import kernels
 from .assemble import Assembly
 from .blocks import BlockedSparse, UniformBlockDiagonal, block_kind
 from .dense import fortran_zeros
+from .parallel import one_blas_thread
 from .symbolic import analyse
 from .tail import DenseTail
 from .update import compile_update
 
 __all__ = ["BlockedCholesky"]
+
+#: BLAS on one thread while the factor works (see :mod:`~sklmixed.linalg.parallel`)
+_ONE_BLAS_THREAD = one_blas_thread()
 
 
 def _diagonal_view(blk) -> np.ndarray:
@@ -67,11 +73,12 @@ class BlockedCholesky:
         self.Xy = np.asarray(Xy, dtype=float)
         self.n, p1 = self.Xy.shape
         self.p = p1 - 1
-        self.layout = analyse(self.remats, p1, thresholds)
-        self.sizes = list(self.layout.sizes)
-        self._allocate()
-        self._prepare()
-        self.update_A(weights)
+        with _ONE_BLAS_THREAD:
+            self.layout = analyse(self.remats, p1, thresholds)
+            self.sizes = list(self.layout.sizes)
+            self._allocate()
+            self._prepare()
+            self.update_A(weights)
 
     # ------------------------------------------------------------------ structure
     def _allocate(self) -> None:
@@ -172,14 +179,16 @@ class BlockedCholesky:
 
     def update_A(self, weights=None) -> None:
         """Recompute every block of ``A`` for the current ``Xy`` and case weights."""
-        self._assembly.update(weights)
-        self._refresh()
+        with _ONE_BLAS_THREAD:
+            self._assembly.update(weights)
+            self._refresh()
 
     def set_response(self, y, weights=None) -> None:
         """Install a new response (the last column of ``Xy``) and refresh its row of ``A``."""
         self.Xy[:, -1] = y
-        self._assembly.fixed_rows(None if weights is None else np.asarray(weights, dtype=float))
-        self._refresh()
+        with _ONE_BLAS_THREAD:
+            self._assembly.fixed_rows(None if weights is None else np.asarray(weights, dtype=float))
+            self._refresh()
 
     def reweight(self, z, weights) -> None:
         """Install a working response ``z`` and working weights (a PIRLS iteration) in ``A``."""
@@ -203,7 +212,11 @@ class BlockedCholesky:
         """
         for set_theta, span in self._spans:
             set_theta(theta[span])
-        self._program.run()
+        if _ONE_BLAS_THREAD.held():  # inside a fit: no cost per evaluation
+            self._program.run()
+        else:
+            with _ONE_BLAS_THREAD:
+                self._program.run()
         self.fixed_singular = False
 
     def update_L(self, fixed: bool = True) -> None:
@@ -223,16 +236,16 @@ class BlockedCholesky:
         PosDefError
             If a diagonal block is not positive definite.
         """
-        for op in self._program.ops:
-            op()
-        try:
-            self._program.fixed()
-        except PosDefError as err:
-            random_rows = self.tail.order - self.sizes[self.k] if self.tail is not None else 0
-            if fixed or err.minor is None or err.minor <= random_rows:
-                raise
-            self.fixed_singular = True
-            return
+        with contextlib.nullcontext() if _ONE_BLAS_THREAD.held() else _ONE_BLAS_THREAD:
+            self._program.run_ops()
+            try:
+                self._program.fixed()
+            except PosDefError as err:
+                random_rows = self.tail.order - self.sizes[self.k] if self.tail is not None else 0
+                if fixed or err.minor is None or err.minor <= random_rows:
+                    raise
+                self.fixed_singular = True
+                return
         self.fixed_singular = False
 
     # ------------------------------------------------------------------ results

@@ -44,6 +44,22 @@ def kernel(table: dict, *blocks):
 
 
 # ---------------------------------------------------------------------------------------- scale
+def _times_lambda(X: np.ndarray, lam: np.ndarray, axis: int) -> None:
+    """``X <- X Λ`` (``axis=1``) or ``X <- Λ' X`` (``axis=0``) in place, ``Λ`` block diagonal with the
+    lower-triangular ``λ`` once per level (the ``S`` rows or columns of a level are consecutive).
+
+    Entry ``u`` of a level becomes ``Σ_{t ≥ u} λ[t, u]`` times entry ``t``: taken in increasing
+    ``u`` each reads entries not yet overwritten. Strided slices, no copy of ``X``.
+    """
+    S = lam.shape[0]
+    for u in range(S):
+        part = X[:, u::S] if axis == 1 else X[u::S]
+        part *= lam[u, u]
+        for t in range(u + 1, S):
+            if lam[t, u] != 0.0:
+                part += lam[t, u] * (X[:, t::S] if axis == 1 else X[t::S])
+
+
 def _scale_dense_now(src: np.ndarray, lam_i, lam_j, out: np.ndarray) -> None:
     """``out = Λ_i' src Λ_j`` for block-diagonal Λ's (``lam_i`` None for the fixed row)."""
     Si = 1 if lam_i is None else lam_i.shape[0]
@@ -51,21 +67,10 @@ def _scale_dense_now(src: np.ndarray, lam_i, lam_j, out: np.ndarray) -> None:
     if Si == 1 and Sj == 1:
         np.multiply(src, (1.0 if lam_i is None else lam_i[0, 0]) * lam_j[0, 0], out=out)
         return
-    # work on a contiguous copy: ``out`` may be a strided view into the dense tail
-    Ni, Nj = out.shape
-    work = np.array(src, order="F")
-    if Sj > 1:
-        view = work.reshape((Ni, Sj, Nj // Sj), order="F")
-        view[...] = np.einsum("rtc,tu->ruc", view, lam_j)
-    else:
-        work *= lam_j[0, 0]
+    np.copyto(out, src)
+    _times_lambda(out, lam_j, axis=1)
     if lam_i is not None:
-        if Si > 1:
-            view = work.reshape((Si, Ni // Si, Nj), order="F")
-            view[...] = np.einsum("sic,su->uic", view, lam_i)
-        else:
-            work *= lam_i[0, 0]
-    np.copyto(out, work)
+        _times_lambda(out, lam_i, axis=0)
 
 
 def _scale_dense(src, dst, lam_i, lam_j, inflate):
@@ -306,8 +311,14 @@ def _rdiv_dense_ubd(T, Ljj):
         return lambda: np.multiply(T, Ljj.inv.reshape(1, -1), out=T)
 
     def op():
-        view = T.reshape((T.shape[0], S, Ljj.nlev), order="F")
-        view[...] = np.einsum("rtl,lut->rul", view, Ljj.inv)
+        # column u of a level becomes Σ_{t ≤ u} inv[u, t] times column t (inv lower triangular):
+        # taken in decreasing u, each reads columns not yet overwritten
+        inv = Ljj.inv
+        for u in range(S - 1, -1, -1):
+            part = T[:, u::S]
+            part *= inv[:, u, u]
+            for t in range(u):
+                part += T[:, t::S] * inv[:, u, t]
     return op
 
 

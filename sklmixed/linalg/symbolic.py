@@ -12,7 +12,7 @@ tail*, factored by one LAPACK call (:mod:`~sklmixed.linalg.tail`); a factor of o
 ``dense_order`` is all tail, without any of this analysis.
 
 The result is a frozen :class:`Layout`, computed once per model; :class:`Thresholds` holds
-the three numbers it depends on.
+the numbers it depends on.
 """
 
 from __future__ import annotations
@@ -44,11 +44,16 @@ class Thresholds:
     max_pairs : int, default=20_000_000
         Largest number of block pairs a sparse rank update may scatter; beyond it BLAS on a
         dense copy wins.
+    split_pairs : int, default=12_000_000
+        Largest number of pairs the split update of a crossed scalar term keeps sparse
+        (:mod:`~sklmixed.linalg.sparse_syrk`, 20 bytes each), or five per nonzero of its
+        block if that is more; the rest goes to BLAS.
     """
 
     dense_order: int = 64
     sparse_density: float = 0.10
     max_pairs: int = 20_000_000
+    split_pairs: int = 12_000_000
 
 
 _DEFAULT = Thresholds()
@@ -130,13 +135,9 @@ class Layout:
     def pure(self, i: int, jj: int) -> bool:
         """True when ``L[i][jj]`` receives no update from block columns left of ``jj``."""
         P = self.patterns
-        for m in range(jj):
-            if i < self.k:
-                if (P[i][m] @ P[jj][m].T).nnz > 0:
-                    return False
-            elif P[jj][m].nnz > 0:
-                return False
-        return True
+        if i < self.k:
+            return _pure(P, i, jj)
+        return all(P[jj][m].nnz == 0 for m in range(jj))
 
 
 def _a_kinds(remats, obs_pattern, sparse_density) -> dict:
@@ -148,6 +149,11 @@ def _a_kinds(remats, obs_pattern, sparse_density) -> dict:
             Pa = obs_pattern[i, j] if obs_pattern else _pattern(ri.refs, rj.refs, (ri.nlev, rj.nlev))
             out[i, j] = "Sparse" if Pa.nnz <= sparse_density * np.prod(Pa.shape) else "Dense"
     return out
+
+
+def _pure(P, i, jj) -> bool:
+    """``L[i][jj]`` receives no update from the columns left of ``jj`` (see :meth:`Layout.pure`)."""
+    return all((P[i][m] @ P[jj][m].T).nnz == 0 for m in range(jj))
 
 
 def _tail_start(kinds, k) -> int:
@@ -173,11 +179,9 @@ def analyse(remats, p1: int, limits: Thresholds | None = None) -> Layout:
     obs_pattern = {}
     diag_dense = [False] * k
     for j in range(k):
-        if j:  # the first term's diagonal block receives nothing: it stays block diagonal
-            D = sp.identity(R[j].nlev, format="csr")
-            for jj in range(j):
-                D = D + sp.tril(P[j][jj] @ P[j][jj].T)
-            diag_dense[j] = _binary(D).nnz > R[j].nlev
+        # the first term's diagonal block receives nothing: it stays block diagonal. Another's
+        # fills in (L[j][jj] L[j][jj]' has an entry off the diagonal) when a column has two levels
+        diag_dense[j] = any(np.diff(P[j][jj].tocsc().indptr).max(initial=0) > 1 for jj in range(j))
         for i in range(j + 1, k):
             obs_pattern[i, j] = _pattern(R[i].refs, R[j].refs, (R[i].nlev, R[j].nlev))
             Pij = obs_pattern[i, j]
@@ -193,7 +197,9 @@ def analyse(remats, p1: int, limits: Thresholds | None = None) -> Layout:
                 touches = (P[i][jj] @ P[j][jj].T).nnz > 0
                 if touches and "dense" in (kind[i][jj], kind[j][jj]):
                     dense = True
-            if not dense and diag_dense[i]:
+            # the last term's fill from a scalar term: a split update (sparse_syrk) whatever its pairs
+            split = i == k - 1 and R[i].S == 1 and R[j].S == 1 and not diag_dense[j] and _pure(P, i, j)
+            if not dense and diag_dense[i] and not split:
                 colcounts = np.diff(P[i][j].tocsc().indptr)
                 npairs = float(np.sum(colcounts * (colcounts + 1) / 2)) * R[i].S ** 2
                 dense = npairs > limits.max_pairs

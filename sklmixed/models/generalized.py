@@ -18,6 +18,7 @@ from ..glm.irls import fit_glm
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, PIRLSSettings, blas_limit
 from ..optim.driver import EVALUATION_FAILURES
+from ..optim.threads import one_blas_thread_during
 from ..terms.dependence import check_independent
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
@@ -97,6 +98,7 @@ class GeneralizedLinearMixedModel(MixedModel):
     8151.58
     """
 
+    @one_blas_thread_during
     def __init__(self, formula, data, *, family="bernoulli", link=None, weights=None, offset=None,
                  contrasts=None, missing="raise", formula_policy="python"):
         check_policy(formula_policy, formula, data)
@@ -118,6 +120,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         self.n_dropped = int((~keep).sum())
 
     @classmethod
+    @one_blas_thread_during
     def from_terms(cls, y, feterm: FeTerm, reterms, *, family="bernoulli", link=None, weights=None, offset=None,
                    formula=None) -> GeneralizedLinearMixedModel:
         """A model of response ``y`` built from terms made elsewhere (see :meth:`LinearMixedModel.from_terms`).

@@ -12,6 +12,7 @@ from ..formula.r_terms import refuse_in_linear_model
 from ..formula.strict import check_policy
 from ..linalg.factor import BlockedCholesky
 from ..optim import OptSummary, blas_limit
+from ..optim.threads import one_blas_thread_during
 from ..terms.dependence import check_independent
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
@@ -100,6 +101,7 @@ class LinearMixedModel(MixedModel):
     57
     """
 
+    @one_blas_thread_during
     def __init__(self, formula, data, *, contrasts=None, weights=None, missing="raise", formula_policy="python"):
         check_policy(formula_policy, formula, data)
         formula = parse_formula(formula)
@@ -112,6 +114,7 @@ class LinearMixedModel(MixedModel):
         self.n_dropped = int((~keep).sum())
 
     @classmethod
+    @one_blas_thread_during
     def from_terms(cls, y, feterm: FeTerm, reterms, *, weights=None, formula=None) -> LinearMixedModel:
         """A model of response ``y`` built from terms made elsewhere (by the scikit-learn estimators, say).
 

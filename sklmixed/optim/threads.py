@@ -1,85 +1,56 @@
-"""How many BLAS threads a fit may use: none of the cores other processes are busy with."""
+"""The thread policy of a fit: BLAS on one thread, large dense kernels split over a few.
+
+Every fit runs inside :func:`blas_limit`. Why, and how the large kernels use more cores
+without making results depend on the load or the number of threads, is in
+:mod:`sklmixed.linalg.parallel`; :func:`~sklmixed.linalg.parallel.use_threads` and the
+environment variable ``SKLMIXED_NUM_THREADS`` cap the threads (speed only: the bits of a fit
+are the same with any setting).
+
+Examples
+--------
+>>> import threadpoolctl
+>>> from sklmixed.optim.threads import blas_limit
+>>> before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+>>> with blas_limit():
+...     inside = {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
+>>> inside <= {1}
+True
+>>> [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"] == before
+True
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
+import functools
 
-__all__ = ["blas_threads", "blas_limit"]
+from ..linalg.parallel import num_threads, one_blas_thread, use_threads
 
-_CONTROLLER = None
-
-
-#: below this order no dense block makes BLAS start threads: leave its settings alone
-_THREADS_IRRELEVANT = 128
+__all__ = ["blas_limit", "blas_threads", "num_threads", "use_threads", "one_blas_thread_during"]
 
 
-#: from this order on a second BLAS thread pays, if a core is free
-_THREADS_PAY = 1000
+def blas_limit(largest_dense: int = 0):
+    """The context a fit runs in: BLAS on one thread, whatever the size of its blocks.
 
-
-def blas_threads(largest_dense: int):
-    """How many BLAS threads a fit whose largest dense block has this order should use.
-
-    Small blocks: leave BLAS alone (``None``). Medium blocks: one thread. Large blocks: the
-    cores nobody else is using. A multithreaded BLAS competing with other busy processes
-    spins: on a busy 2-core machine one 1128 x 1128 Cholesky took 1.6 s with two threads
-    against 13 ms with one, while on an idle machine two threads take 9 ms.
+    Re-entrant, thread-safe and counted process-wide (:func:`~sklmixed.linalg.parallel.one_blas_thread`):
+    the last fit to leave restores the limits the first one found. ``largest_dense`` is the
+    order of the largest dense block of the fit's factor, kept for callers that pass it.
     """
-    if largest_dense < _THREADS_IRRELEVANT:
-        return None
-    if largest_dense < _THREADS_PAY:
-        return 1
-    return max(1, (os.cpu_count() or 1) - _other_runnable())
+    return one_blas_thread()
 
 
-def _own_runnable() -> int:
-    """Threads of this process that are running or runnable now (Linux; 1 elsewhere).
+def blas_threads(largest_dense: int = 0) -> int:
+    """BLAS threads inside a fit: 1 for every block size (large blocks split their work instead)."""
+    return 1
 
-    BLAS worker threads spin for a while after each call: they show up as runnable in
-    ``/proc/loadavg``, but they are this process's own, and the cores they hold are the
-    ones a new BLAS call would use.
+
+def one_blas_thread_during(function):
+    """Decorate a function (a model's constructor, say) to run inside :func:`blas_limit`.
+
+    Building a model multiplies tall matrices (the rank check of ``X``, ``X'WX``, the GLM
+    that starts a GLMM): a threaded BLAS spins on them on a busy machine as it does in a fit.
     """
-    count = 0
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{tid}/stat") as fh:
-                    # the state follows the parenthesised command name, which may hold spaces
-                    count += fh.read().rsplit(")", 1)[1].split()[0] == "R"
-            except (OSError, IndexError):
-                continue
-    except OSError:
-        return 1
-    return max(count, 1)
-
-
-def _other_runnable() -> int:
-    """Runnable tasks on the machine other than this process's (Linux), else the load average."""
-    try:
-        with open("/proc/loadavg") as fh:
-            running = int(fh.read().split()[3].split("/")[0])
-        return max(0, running - _own_runnable())
-    except (OSError, ValueError, IndexError):
-        try:
-            return int(round(os.getloadavg()[0]))
-        except (AttributeError, OSError):
-            return os.cpu_count() or 1
-
-
-def blas_limit(largest_dense: int):
-    """A context limiting BLAS threads as :func:`blas_threads` says, for a whole fit."""
-    threads = blas_threads(largest_dense)
-    if threads is None:
-        return contextlib.nullcontext()
-    return _blas_controller().limit(limits=threads, user_api="blas")
-
-
-def _blas_controller():
-    """One threadpoolctl controller: finding the BLAS libraries costs milliseconds."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER
+    @functools.wraps(function)
+    def inside(*args, **kwargs):
+        with one_blas_thread():
+            return function(*args, **kwargs)
+    return inside

@@ -22,19 +22,21 @@ def full_rank_columns(X: np.ndarray, tol: float = 1e-8) -> np.ndarray:
     below ``tol`` times its norm, as R's ``lm`` and lme4 drop the later of collinear columns.
     """
     n, p = X.shape
+    columns = np.ascontiguousarray(X.T)
+    Q = np.empty((p, n))  # the orthonormal basis of the columns kept, one row each
     keep = []
-    Q = np.zeros((n, 0))
     for j in range(p):
-        x = X[:, j]
+        x = columns[j]
         norm = np.linalg.norm(x)
         if norm == 0 or not np.isfinite(norm):
             continue
-        r = x - Q @ (Q.T @ x)
-        r = r - Q @ (Q.T @ r)  # a second pass keeps the basis orthogonal to rounding
+        basis = Q[: len(keep)]
+        r = x - (basis @ x) @ basis
+        r = r - (basis @ r) @ basis  # a second pass keeps the basis orthogonal to rounding
         rn = np.linalg.norm(r)
         if rn > tol * norm:
+            Q[len(keep)] = r / rn
             keep.append(j)
-            Q = np.column_stack([Q, r / rn])
     return np.asarray(keep, dtype=int)
 
 

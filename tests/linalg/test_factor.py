@@ -316,6 +316,7 @@ def test_schur_update_equals_the_general_kernels(design, monkeypatch):
     with _dense.factor_storage("blocked"):
         fast = BlockedCholesky(m.reterms, Xy, m.weights)
         monkeypatch.setattr(update, "schur_op", lambda *args: None)
+        monkeypatch.setattr(update, "sparse_syrk_op", lambda *args: None)
         slow = BlockedCholesky(m.reterms, Xy, m.weights)
     assert len(fast._program.refresh) > 0  # the design takes the fast path
     assert len(slow._program.refresh) == 0
@@ -357,3 +358,22 @@ def test_loaded_dense_tail_owns_writable_memory_the_assembly_writes_into(protoco
     for model in (m, clone):
         model._factor.update_A(w)
     assert_array_equal(_dense.assemble(clone._factor.A), _dense.assemble(m._factor.A))
+
+
+@pytest.mark.parametrize("design", list(_designs.DESIGNS))
+def test_stages_on_two_threads_give_the_same_bits(design, monkeypatch):
+    """The program's stages write different blocks: run on two threads, every block has the bits the
+    ops give in order on one (whatever size makes a factor worth the threads)."""
+    from sklmixed.linalg import parallel
+    from sklmixed.linalg.parallel import use_threads
+
+    m = _model(design, "weighted")
+    theta = _designs.random_theta(m, np.random.default_rng(11))
+    monkeypatch.setattr(parallel, "WORKERS_PAY", 0)
+    factors = []
+    for threads in (1, 2):
+        with use_threads(threads):
+            m._factor.evaluate(theta)
+        factors.append(_dense.assemble(m._factor.L))
+    assert_array_equal(factors[0], factors[1])
+    assert m._factor._program.stages is not None
