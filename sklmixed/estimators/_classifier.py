@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..glm.families import get_family
 from ._generalized import _GeneralizedMixedEstimator
 from ._params import document
+from ._partitioned import partitionwise
 
 __all__ = ["GeneralizedMixedClassifier"]
 
@@ -228,6 +229,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
             sample_weight = weights if sample_weight is None else sample_weight * weights
         return y01, sample_weight, {"classes_": classes}
 
+    @partitionwise
     def decision_function(self, X, groups=None):
         """The linear predictor :math:`\\eta` (log-odds of ``classes_[1]``).
 
@@ -245,6 +247,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         check_is_fitted(self)
         return self._linear_predictor(X, groups)
 
+    @partitionwise
     def predict_proba(self, X, groups=None):
         """Class probabilities.
 
@@ -262,6 +265,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         p = self._link.inverse(self._linear_predictor(X, groups))
         return np.column_stack([1.0 - p, p])
 
+    @partitionwise
     def predict_log_proba(self, X, groups=None):
         """Logarithms of the class probabilities.
 
@@ -278,6 +282,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         eta = self._linear_predictor(X, groups)
         return -np.column_stack([np.logaddexp(0.0, eta), np.logaddexp(0.0, -eta)])
 
+    @partitionwise
     def predict(self, X, groups=None):
         """Predicted class labels (``classes_[1]`` where the log-odds are positive).
 
@@ -293,6 +298,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         check_is_fitted(self)
         return self.classes_[(self._linear_predictor(X, groups) > 0).astype(int)]
 
+    @partitionwise
     def score(self, X, y, groups=None, sample_weight=None):
         """Accuracy of ``predict(X, groups)``.
 

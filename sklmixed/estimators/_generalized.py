@@ -13,6 +13,7 @@ from ..models.generalized import GeneralizedLinearMixedModel
 from ._base import _MixedModelEstimator
 from ._layout import check_no_missing
 from ._params import document
+from ._partitioned import partitionwise
 
 __all__ = ["GeneralizedMixedRegressor"]
 
@@ -226,6 +227,7 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         params["family"].check_response(y, np.ones(len(y)) if sample_weight is None else sample_weight)
         return y, sample_weight, {}
 
+    @partitionwise
     def predict(self, X, groups=None):
         """Predicted mean response :math:`g^{-1}(\\eta)`.
 
@@ -244,6 +246,7 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         check_is_fitted(self)
         return self._link.inverse(self._linear_predictor(X, groups))
 
+    @partitionwise
     def score(self, X, y, groups=None, sample_weight=None):
         r"""The fraction of deviance explained, :math:`D^2`, by ``predict(X, groups)``.
 

@@ -12,6 +12,7 @@ from ..models.linear import LinearMixedModel
 from ..models.objective import profiled_deviance
 from ._base import _MixedModelEstimator
 from ._params import document
+from ._partitioned import partitionwise
 
 __all__ = ["LinearMixedRegressor"]
 
@@ -254,6 +255,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
             objective = profiled_deviance(logdet, rss, dof, None if weights is None else float(np.sum(np.log(w))))
         return beta, {"sigma_": float(np.sqrt(rss / n)), "objective_": objective, "n_iter_": 0, "converged_": True}
 
+    @partitionwise
     def predict(self, X, groups=None, return_std=False):
         """Predict the response: the fixed part plus the random effects of seen levels.
 
@@ -279,6 +281,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         check_is_fitted(self)
         return self._linear_predictor(X, groups, return_std)
 
+    @partitionwise
     def score(self, X, y, groups=None, sample_weight=None):
         """The coefficient of determination :math:`R^2` of ``predict(X, groups)``.
 

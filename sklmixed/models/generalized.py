@@ -294,7 +294,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         os.fmin = val
         if not self.pirls_converged:
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
-        extreme = self.family.saturated(self.mu)
+        extreme = self._saturated()
         if extreme:
             warnings.warn(f"{self.family.boundary_text} occurred for {extreme} observation(s): the "
                           "data may be separable, and estimates on the boundary are unreliable",
@@ -302,6 +302,10 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._objective = float(os.fmin)
         self._fitted = True
         return self
+
+    def _saturated(self) -> int:
+        """How many fitted means sit on the boundary of the support (see ``Family.saturated``)."""
+        return self.family.saturated(self.mu)
 
     def _rectify(self, x) -> np.ndarray:
         """``[β; θ]`` (or θ) with θ rectified (:meth:`MixedModel._rectify_theta`)."""
