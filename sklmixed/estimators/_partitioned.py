@@ -14,30 +14,58 @@ arrays, with the same definitions as in memory.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
+from sklearn.utils.validation import check_is_fitted
 
-from ..formula.partitioned import is_dask_collection
 from ._layout import Layout, _slopes_by_factor, fit_layout, group_positions
 from ._params import validate_params
 
 __all__ = []
 
 
-def partitionwise(method):
-    """Decorator of a prediction method (or ``score``): a Dask collection X gets a lazy result."""
+def partitioned_method(est, name, X, groups=None, return_std=False):
+    """``est.<name>(X)`` of a Dask collection: the method applied to every partition, a Dask Array."""
+    check_is_fitted(est)
+    if groups is not None:
+        raise ValueError("with a Dask collection X, the grouping factors travel as its group_columns; do not pass "
+                         "groups")
+    if return_std:
+        raise ValueError("return_std needs the whole factor in every worker: predict a pandas DataFrame for it")
+    method = getattr(type(est), name)
+    width = len(est.classes_) if name in ("predict_proba", "predict_log_proba") else None
+    dtype = est.classes_.dtype if name == "predict" and is_classifier(est) else float
+    meta = np.empty((0,) if width is None else (0, width), dtype=dtype)
 
-    @functools.wraps(method)
-    def wrapper(self, X, *args, **kwargs):
-        if is_dask_collection(X):
-            return _score(self, X, *args, **kwargs) if method.__name__ == "score" else \
-                _map(self, method.__name__, X, *args, **kwargs)
-        return method(self, X, *args, **kwargs)
+    def apply(part):
+        return method(est, part)
 
-    return wrapper
+    return _frame(X).map_partitions(apply, meta=meta)
+
+
+def partitioned_score(est, X, y, groups=None, sample_weight=None) -> float:
+    """``est.score`` of Dask collections, from Dask arrays: R², accuracy or D² as in memory."""
+    import dask
+
+    pred = partitioned_method(est, "predict", X, groups)
+    y = _column(y, "y").to_dask_array()
+    w = None if sample_weight is None else _column(sample_weight, "sample_weight").to_dask_array()
+    w = 1.0 if w is None else w
+    if is_classifier(est):  # accuracy
+        right, total = dask.compute(((pred == y) * w).sum(), ((y == y) * w).sum())
+        return float(right / total)
+    if hasattr(est, "_response_family"):  # D², the fraction of deviance explained
+        family = est._response_family
+        W = (y == y) * w
+        ybar = (W * y).sum() / W.sum()
+        dev, null = dask.compute(family.dev_resid(y, family.clip_mu(pred), W).sum(),
+                                 family.dev_resid(y, family.clip_mu(y * 0 + ybar), W).sum())
+        return 1.0 - float(dev) / float(null) if null > 0 else float(dev <= null)
+    W = (y == y) * w
+    ybar = (W * y).sum() / W.sum()
+    rss, tss = dask.compute((W * (y - pred) ** 2).sum(), (W * (y - ybar) ** 2).sum())
+    return 1.0 - float(rss) / float(tss) if tss > 0 else float(rss == 0)
 
 
 def _frame(X):
@@ -63,44 +91,6 @@ def _column(values, name):
         return dd.from_dask_array(values)
     raise TypeError(f"with a Dask DataFrame X, {name} must be a Dask Series (or Array) partitioned alike, got "
                     f"{type(values).__name__}")
-
-
-def _map(est, name, X, groups=None, **kwargs):
-    if groups is not None:
-        raise ValueError("with a Dask collection X, the grouping factors travel as its group_columns; do not pass "
-                         "groups")
-    method = getattr(type(est), name).__wrapped__
-    width = len(est.classes_) if name in ("predict_proba", "predict_log_proba") else None
-    dtype = est.classes_.dtype if name == "predict" and is_classifier(est) else float
-    meta = np.empty((0,) if width is None else (0, width), dtype=dtype)
-
-    def apply(part):
-        return method(est, part, **kwargs)
-
-    return _frame(X).map_partitions(apply, meta=meta)
-
-
-def _score(est, X, y, groups=None, sample_weight=None):
-    import dask
-
-    pred = _map(est, "predict", X, groups)
-    y = _column(y, "y").to_dask_array()
-    w = None if sample_weight is None else _column(sample_weight, "sample_weight").to_dask_array()
-    w = 1.0 if w is None else w
-    if is_classifier(est):  # accuracy
-        right, total = dask.compute(((pred == y) * w).sum(), ((y == y) * w).sum())
-        return float(right / total)
-    if hasattr(est, "_response_family"):  # D², the fraction of deviance explained
-        family = est._response_family
-        W = (y == y) * w
-        ybar = (W * y).sum() / W.sum()
-        dev, null = dask.compute(family.dev_resid(y, family.clip_mu(pred), W).sum(),
-                                 family.dev_resid(y, family.clip_mu(y * 0 + ybar), W).sum())
-        return 1.0 - float(dev) / float(null) if null > 0 else float(dev <= null)
-    W = (y == y) * w
-    ybar = (W * y).sum() / W.sum()
-    rss, tss = dask.compute((W * (y - pred) ** 2).sum(), (W * (y - ybar) ** 2).sum())
-    return 1.0 - float(rss) / float(tss) if tss > 0 else float(rss == 0)
 
 
 def _free_name(base, taken) -> str:
@@ -140,7 +130,8 @@ def fit_partitioned(est, X, y, groups, sample_weight):
         if params.get("class_weight") is not None:
             raise ValueError("class_weight needs the classes' counts before the fit: with a Dask DataFrame, pass "
                              "the weights as sample_weight")
-        classes = np.sort(np.asarray(y.unique().compute()))
+        # the distinct labels of every partition (no shuffle: Series.unique would ask the scheduler for one)
+        classes = np.unique(np.asarray(y.map_partitions(pd.Series.drop_duplicates, meta=y._meta).compute()))
         if len(classes) != 2:
             raise ValueError(f"{type(est).__name__} needs samples of exactly two classes; y has {len(classes)}: "
                              f"{classes[:10].tolist()}")

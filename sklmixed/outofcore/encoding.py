@@ -11,19 +11,13 @@ refused.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from ..formula.design import (
-    LazySpec,
-    apply_contrasts,
-    build_matrix,
-    concrete_spec,
-    encode_new,
-    plain_design,
-    rename_intercept,
-)
+from ..formula.columns import plain_message
+from ..formula.design import LazySpec, apply_contrasts, build_matrix, concrete_spec, plain_design, rename_intercept
 from ..formula.frame import case_weights
 from ..terms.remat import FormulaColumns
 
@@ -51,12 +45,22 @@ def _stateless(spec, what: str) -> None:
 
 
 def _columns(rhs: str, spec, frame, what: str, context=None) -> np.ndarray:
-    """The model matrix of ``rhs`` for a frame, by NumPy for plain numeric columns, else by the spec."""
+    """The model matrix of ``rhs`` for a frame, by NumPy for plain numeric columns, else by the spec.
+
+    The frame's categorical columns carry every category, so no level can be unseen: the
+    spec is applied directly (:func:`~sklmixed.formula.design.encode_new` would also turn
+    formulaic's warnings into errors, by a ``warnings.catch_warnings`` that is not safe in
+    the threads of a worker).
+    """
     if isinstance(spec, LazySpec):
         plain = plain_design(rhs, frame)
         if plain is not None:
             return plain[0]
-    return encode_new(concrete_spec(spec), frame, what, context)
+    try:
+        mm = concrete_spec(spec).get_model_matrix(frame, na_action="raise", **({"context": context} if context else {}))
+    except Exception as err:  # formulaic raises many types; say which part of the model failed
+        raise ValueError(f"cannot build {what}: {plain_message(err)}") from None
+    return np.asarray(mm, dtype=float)
 
 
 class _Term(NamedTuple):
@@ -92,6 +96,11 @@ class Encoder:
         self.formula, self.response, self.weights, self.offset = formula, response, weights, offset
         self.rhs, self.context = apply_contrasts(formula.fixed, contrasts, proto)
         self.what = f"the fixed-effects matrix for {self.rhs!r}"
+        with warnings.catch_warnings():  # a stateful transform of no rows ("mean of empty slice") is refused below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self._specs(formula, proto, groupings)
+
+    def _specs(self, formula, proto, groupings) -> None:
         _, names, self.spec = build_matrix(self.rhs, proto, self.what, self.context)
         _stateless(self.spec, "fixed-effects part")
         self.names = rename_intercept(names)
@@ -110,14 +119,15 @@ class Encoder:
         self.terms = sorted(terms, key=lambda t: -t.S * len(t.grouping.levels))
 
     def X(self, frame) -> np.ndarray:
-        return _columns(self.rhs, self.spec, frame, "fixed effects", self.context)
+        return _columns(self.rhs, self.spec, frame, self.what, self.context)
 
     def z(self, frame) -> list:
         """Per term, its columns for the rows of ``frame``, ``(S, n)``."""
         out = []
         for term in self.terms:
             blocks = [np.ones((1, len(frame))) if spec is None else
-                      _columns(t.lhs, spec, frame, f"term ({t.lhs} | ...)").T for t, spec in zip(term.lhs, term.specs)]
+                      _columns(t.lhs, spec, frame, f"the columns of random-effects term ({t.lhs} | ...)").T
+                      for t, spec in zip(term.lhs, term.specs)]
             out.append(blocks[0] if len(blocks) == 1 else np.vstack(blocks))
         return out
 

@@ -14,8 +14,6 @@ read from files does; data generated at random must be seeded per partition).
 
 from __future__ import annotations
 
-import warnings
-
 import pandas as pd
 
 from ..formula.frame import _missing, prepare_data, required_columns
@@ -62,9 +60,8 @@ class FrameRecipe:
                 return None
             if bad.any():
                 part = part.loc[~bad]
-        with warnings.catch_warnings():  # a partition's warnings are the client's to give, once
-            warnings.simplefilter("ignore")
-            frame, _ = prepare_data(self.formula, part, extra=self.extra, missing="raise")
+        # no warnings.catch_warnings() here: it changes the filters of every thread of a worker process
+        frame, _ = prepare_data(self.formula, part, extra=self.extra, missing="raise")
         return self.cast(frame)
 
     def cast(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -73,6 +73,11 @@ def partitions(data) -> list:
     return list(data.to_delayed())
 
 
+def _apply(chunk, shared):
+    chunk_fn, args = shared
+    return chunk_fn(chunk, *args)
+
+
 def _combine(combine, *parts):
     out = None
     for part in parts:
@@ -104,9 +109,9 @@ def run_pass(log: PassLog, name: str, chunks: list, chunk_fn, combine, *shared, 
     """
     dask, _ = require_dask()
     start = time.perf_counter()
-    shared = [dask.delayed(obj, pure=False, traverse=False) for obj in shared]
-    mapped = [dask.delayed(chunk_fn, pure=False)(chunk, *shared) for chunk in chunks]
-    (result,) = dask.compute(tree_reduce(mapped, combine, split_every))
+    shared = dask.delayed((chunk_fn, shared), pure=False, traverse=False)  # one task: every worker fetches it once
+    mapped = [dask.delayed(_apply, pure=False)(chunk, shared) for chunk in chunks]
+    (result,) = dask.compute(tree_reduce(mapped, combine, split_every), optimize_graph=False)
     log.record(name, time.perf_counter() - start, len(chunks))
     return result
 
@@ -119,8 +124,8 @@ def persist_pass(log: PassLog, name: str, chunks: list, chunk_fn, *shared) -> li
     """
     dask, _ = require_dask()
     start = time.perf_counter()
-    shared = [dask.delayed(obj, pure=False, traverse=False) for obj in shared]
-    persisted = list(dask.persist(*[dask.delayed(chunk_fn, pure=False)(chunk, *shared) for chunk in chunks]))
+    shared = dask.delayed((chunk_fn, shared), pure=False, traverse=False)
+    persisted = list(dask.persist(*[dask.delayed(_apply, pure=False)(chunk, shared) for chunk in chunks]))
     try:
         from distributed import default_client, futures_of, wait
 
