@@ -48,7 +48,7 @@ class GeneralizedLinearMixedModel(MixedModel):
     formula : str
         lme4-style formula (code: see ``formula_policy``), e.g.
         ``"r2 ~ 1 + anger + (1|subj) + (1|item)"``.
-    data : pandas.DataFrame
+    data : pandas.DataFrame or dask.dataframe.DataFrame (fit out of core: :mod:`sklmixed.outofcore`)
     family : {"bernoulli", "binomial", "poisson"} or Family, default="bernoulli"
         ``binomial`` takes a proportion as response and the numbers of trials as ``weights``.
         A Bernoulli response may be 0/1, boolean or a two-level factor (the second level is

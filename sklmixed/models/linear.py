@@ -50,8 +50,8 @@ class LinearMixedModel(MixedModel):
         ``"reaction ~ 1 + days + (1 + days | subj)"``. Random-effects
         terms: ``(1|g)``, ``(1 + x|g)``, ``(x|g)`` (implicit intercept), ``(0 + x|g)``,
         ``(1|g1/g2)`` (nested), ``(1|g1:g2)`` (interaction), ``(1 + x||g)`` (uncorrelated).
-    data : pandas.DataFrame
-        The data; never modified.
+    data : pandas.DataFrame or dask.dataframe.DataFrame
+        The data; never modified. A Dask DataFrame is fit out of core (:mod:`sklmixed.outofcore`).
     contrasts : dict, optional
         Coding of categorical fixed-effects columns: ``{"col": "sum"}`` and the like
         (``"treatment"``, the default, ``"sum"``, ``"helmert"``, ``"diff"``, ``"poly"``) or a
