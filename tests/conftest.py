@@ -116,3 +116,13 @@ def binomial_data() -> pd.DataFrame:
 def poisson_data() -> pd.DataFrame:
     """Simulated Poisson counts with 20 groups (the data of tests/data/glmm_lme4_reference.json)."""
     return pd.read_csv(_TESTS_DIR / "data" / "glmm_poisson.csv")
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A ``distributed`` LocalCluster of two in-process workers and its client (skipped without Dask)."""
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) \
+            as cluster, distributed.Client(cluster) as client:
+        yield client

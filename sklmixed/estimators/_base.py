@@ -19,11 +19,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _check_sample_weight
 
 from ..formula.parse import MixedFormula
+from ..formula.partitioned import is_dask_collection
 from ..models.prediction import prediction_se
 from ..terms.feterm import FeTerm
 from ._groups import check_new_levels, check_no_groups, warn_no_random_effects
 from ._layout import check_no_missing, feature_names, fit_layout, group_positions, validate_X
 from ._params import NEW_LEVELS, validate_params
+from ._partitioned import fit_partitioned
 from ._predictor import DroppedModel, FittedEffects
 
 __all__ = []
@@ -66,6 +68,8 @@ class _MixedModelEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ the template
     def _fit(self, X, y, groups, sample_weight):
+        if is_dask_collection(X):  # out of core, through the formula interface
+            return fit_partitioned(self, X, y, groups, sample_weight)
         params = validate_params(self)
         y_name = getattr(y, "name", None)
         group_pos = group_positions(X, params["group_columns"])

@@ -11,9 +11,11 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from ..formula.partitioned import is_dask_collection
 from ..glm.families import get_family
 from ._generalized import _GeneralizedMixedEstimator
 from ._params import document
+from ._partitioned import partitioned_method, partitioned_score
 
 __all__ = ["GeneralizedMixedClassifier"]
 
@@ -242,6 +244,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         eta : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_method(self, "decision_function", X, groups)
         check_is_fitted(self)
         return self._linear_predictor(X, groups)
 
@@ -258,6 +262,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         proba : ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_method(self, "predict_proba", X, groups)
         check_is_fitted(self)
         p = self._link.inverse(self._linear_predictor(X, groups))
         return np.column_stack([1.0 - p, p])
@@ -274,6 +280,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         log_proba : ndarray of shape (n_samples, 2)
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_method(self, "predict_log_proba", X, groups)
         check_is_fitted(self)
         eta = self._linear_predictor(X, groups)
         return -np.column_stack([np.logaddexp(0.0, eta), np.logaddexp(0.0, -eta)])
@@ -290,6 +298,8 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_method(self, "predict", X, groups)
         check_is_fitted(self)
         return self.classes_[(self._linear_predictor(X, groups) > 0).astype(int)]
 
@@ -307,5 +317,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         score : float
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_score(self, X, y, groups, sample_weight)
         check_is_fitted(self)
         return accuracy_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)

@@ -7,12 +7,14 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted, column_or_1d
 
+from ..formula.partitioned import is_dask_collection
 from ..glm.irls import fit_glm
 from ..models.agq import check_nagq
 from ..models.generalized import GeneralizedLinearMixedModel
 from ._base import _MixedModelEstimator
 from ._layout import check_no_missing
 from ._params import document
+from ._partitioned import partitioned_method, partitioned_score
 
 __all__ = ["GeneralizedMixedRegressor"]
 
@@ -241,6 +243,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_method(self, "predict", X, groups)
         check_is_fitted(self)
         return self._link.inverse(self._linear_predictor(X, groups))
 
@@ -270,6 +274,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         -------
         score : float
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_score(self, X, y, groups, sample_weight)
         check_is_fitted(self)
         mu = self.predict(X, groups=groups)
         check_no_missing(y, "y")

@@ -8,10 +8,12 @@ from sklearn.metrics import r2_score
 from sklearn.utils import metadata_routing
 from sklearn.utils.validation import check_is_fitted
 
+from ..formula.partitioned import is_dask_collection
 from ..models.linear import LinearMixedModel
 from ..models.objective import profiled_deviance
 from ._base import _MixedModelEstimator
 from ._params import document
+from ._partitioned import partitioned_method, partitioned_score
 
 __all__ = ["LinearMixedRegressor"]
 
@@ -276,6 +278,8 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         y_std : ndarray of shape (n_samples,)
             Only with ``return_std``.
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_method(self, "predict", X, groups, return_std)
         check_is_fitted(self)
         return self._linear_predictor(X, groups, return_std)
 
@@ -293,5 +297,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         -------
         score : float
         """
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            return partitioned_score(self, X, y, groups, sample_weight)
         check_is_fitted(self)
         return r2_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)

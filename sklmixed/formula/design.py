@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .columns import plain_message
+from .columns import normalise_dtypes, plain_message
 from .frame import describe_counts, missing_counts
 from .parse import plain_terms
 
@@ -150,6 +150,7 @@ def encode_new(spec, data: pd.DataFrame, what: str, context=None) -> np.ndarray:
     if absent:
         raise ValueError(f"new data for the {what} lacks the column(s) {absent}; "
                          f"available: {list(map(str, data.columns))}")
+    data = normalise_dtypes(data, set())  # text in pandas' string dtypes is categorical, as in fitting
     counts = missing_counts(data.loc[:, needed]) if needed else {}
     if counts:
         raise ValueError(f"new data for the {what} has missing or non-finite values in column(s) "

@@ -167,14 +167,19 @@ def _tail_start(kinds, k) -> int:
     return t
 
 
-def analyse(remats, p1: int, limits: Thresholds | None = None) -> Layout:
-    """The :class:`Layout` of the factor of these terms with ``p1`` fixed-effects columns (response included)."""
+def analyse(remats, p1: int, limits: Thresholds | None = None, observed: dict | None = None) -> Layout:
+    """The :class:`Layout` of the factor of these terms with ``p1`` fixed-effects columns (response included).
+
+    ``observed`` maps ``(i, j)`` (``i > j``) to the level pairs of terms ``i`` and ``j`` that
+    occur, as an ``nlev_i x nlev_j`` sparse pattern, for terms that hold no rows to find them
+    in (:mod:`~sklmixed.linalg.statistics`); by default they come from the terms' ``refs``.
+    """
     limits = thresholds() if limits is None else limits
     R, k = list(remats), len(remats)
     sizes = tuple([r.nranef for r in R] + [int(p1)])
     if sum(sizes) <= limits.dense_order:
         kinds = tuple(("dense",) * (i + 1) for i in range(k + 1))
-        return Layout(sizes, kinds, 0, bool(k), None, limits, (R, None))
+        return Layout(sizes, kinds, 0, bool(k), None, limits, (R, observed))
     P = [[None] * k for _ in range(k)]
     obs_pattern = {}
     diag_dense = [False] * k
@@ -183,7 +188,7 @@ def analyse(remats, p1: int, limits: Thresholds | None = None) -> Layout:
         # fills in (L[j][jj] L[j][jj]' has an entry off the diagonal) when a column has two levels
         diag_dense[j] = any(np.diff(P[j][jj].tocsc().indptr).max(initial=0) > 1 for jj in range(j))
         for i in range(j + 1, k):
-            obs_pattern[i, j] = _pattern(R[i].refs, R[j].refs, (R[i].nlev, R[j].nlev))
+            obs_pattern[i, j] = observed[i, j] if observed else _pattern(R[i].refs, R[j].refs, (R[i].nlev, R[j].nlev))
             Pij = obs_pattern[i, j]
             for jj in range(j):
                 Pij = Pij + P[i][jj] @ P[j][jj].T

@@ -49,7 +49,7 @@ class GeneralizedLinearMixedModel(MixedModel):
     formula : str
         lme4-style formula (code: see ``formula_policy``), e.g.
         ``"r2 ~ 1 + anger + (1|subj) + (1|item)"``.
-    data : pandas.DataFrame
+    data : pandas.DataFrame or dask.dataframe.DataFrame (fit out of core: :mod:`sklmixed.outofcore`)
     family : {"bernoulli", "binomial", "poisson"} or Family, default="bernoulli"
         ``binomial`` takes a proportion as response and the numbers of trials as ``weights``.
         A Bernoulli response may be 0/1, boolean or a two-level factor (the second level is
@@ -297,7 +297,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         os.fmin = val
         if not self.pirls_converged:
             warnings.warn("PIRLS did not converge at the final parameters", ConvergenceWarning, stacklevel=2)
-        extreme = self.family.saturated(self.mu)
+        extreme = self._saturated()
         if extreme:
             warnings.warn(f"{self.family.boundary_text} occurred for {extreme} observation(s): the "
                           "data may be separable, and estimates on the boundary are unreliable",
@@ -305,6 +305,10 @@ class GeneralizedLinearMixedModel(MixedModel):
         self._objective = float(os.fmin)
         self._fitted = True
         return self
+
+    def _saturated(self) -> int:
+        """How many fitted means sit on the boundary of the support (see ``Family.saturated``)."""
+        return self.family.saturated(self.mu)
 
     def _rectify(self, x) -> np.ndarray:
         """``[β; θ]`` (or θ) with θ rectified (:meth:`MixedModel._rectify_theta`)."""

@@ -16,7 +16,7 @@ from ..optim.threads import one_blas_thread_during
 from ..terms.dependence import check_independent
 from ..terms.feterm import FeTerm
 from ..terms.remat import build_remats
-from .lmm_search import check_estimable, search_theta
+from .lmm_search import check_fittable, moment_variances, search_theta
 from .mixedmodel import MixedModel, assembled_terms
 from .objective import profiled_deviance
 from .standardize import Standardization
@@ -51,8 +51,8 @@ class LinearMixedModel(MixedModel):
         ``"reaction ~ 1 + days + (1 + days | subj)"``. Random-effects
         terms: ``(1|g)``, ``(1 + x|g)``, ``(x|g)`` (implicit intercept), ``(0 + x|g)``,
         ``(1|g1/g2)`` (nested), ``(1|g1:g2)`` (interaction), ``(1 + x||g)`` (uncorrelated).
-    data : pandas.DataFrame
-        The data; never modified.
+    data : pandas.DataFrame or dask.dataframe.DataFrame
+        The data; never modified. A Dask DataFrame is fit out of core (:mod:`sklmixed.outofcore`).
     contrasts : dict, optional
         Coding of categorical fixed-effects columns: ``{"col": "sum"}`` and the like
         (``"treatment"``, the default, ``"sum"``, ``"helmert"``, ``"diff"``, ``"poly"``) or a
@@ -173,10 +173,8 @@ class LinearMixedModel(MixedModel):
             # θ_j² = var(group means of y)_j / (var(y) − Σ_j var(group means)_j), unweighted.
             if not all(r.scalar_intercept for r in self.reterms) or self.n < 2:
                 return ones
-            y = self.y
-            v = np.array([np.var((np.bincount(r.refs, y, r.nlev) / np.bincount(r.refs, minlength=r.nlev))[r.refs],
-                                 ddof=1) for r in self.reterms])
-            resid = np.var(y, ddof=1) - v.sum()
+            v, total = self._moment_variances()
+            resid = total - v.sum()
             return np.sqrt(v / resid) * self._weight_unit if resid > 0 else ones
         theta = np.array(start, dtype=float).reshape(-1) if np.ndim(start) <= 1 else None
         if theta is None or len(theta) != len(ones):
@@ -185,6 +183,8 @@ class LinearMixedModel(MixedModel):
             raise ValueError(f"start must be finite and within the lower bounds {self.theta_lowerbd.tolist()} "
                              f"(0 for the diagonal of λ), got {theta.tolist()}")
         return theta
+
+    _moment_variances, _check_fittable = moment_variances, check_fittable  # what a model without rows replaces
 
     # ------------------------------------------------------------------ objective
     def _dof_denom(self, reml) -> int:
@@ -283,9 +283,7 @@ class LinearMixedModel(MixedModel):
         """
         if self._fitted:
             raise ValueError("this model has already been fit; use refit() to fit it again")
-        if np.ptp(self.y) == 0:
-            raise ValueError(f"the response {self.formula.response!r} is constant; there is nothing to fit")
-        check_estimable(self)
+        self._check_fittable()
         self.reml = bool(reml)
         self.optsum.reml = self.reml
         if start is not None:

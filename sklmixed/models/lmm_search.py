@@ -17,7 +17,7 @@ import numpy as np
 from ..exceptions import ConvergenceWarning, PosDefError
 from ..optim import OptSummary, optimize
 
-__all__ = ["search_theta", "second_start", "check_estimable"]
+__all__ = ["search_theta", "second_start", "check_estimable", "check_fittable", "moment_variances"]
 
 
 def search_theta(model, objective, run) -> np.ndarray:
@@ -103,3 +103,18 @@ def check_estimable(model) -> None:
                              "number of observations). Remove the term, or give each level several "
                              "observations")
 
+
+
+def check_fittable(model) -> None:
+    """Refuse a constant response, then a model :func:`check_estimable` refuses (the checks before a fit)."""
+    if np.ptp(model.y) == 0:
+        raise ValueError(f"the response {model.formula.response!r} is constant; there is nothing to fit")
+    check_estimable(model)
+
+
+def moment_variances(model):
+    """The variances of the group means of ``y`` (one per term, unweighted) and of ``y``, for the start."""
+    y = model.y
+    v = np.array([np.var((np.bincount(r.refs, y, r.nlev) / np.bincount(r.refs, minlength=r.nlev))[r.refs], ddof=1)
+                  for r in model.reterms])
+    return v, np.var(y, ddof=1)

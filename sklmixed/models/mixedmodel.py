@@ -18,6 +18,7 @@ from scipy.linalg import solve_triangular
 
 from ..exceptions import ConvergenceWarning, NotFittedError
 from ..formula.parse import MixedFormula
+from ..formula.partitioned import is_dask_frame
 from .parameters import re_scale
 
 __all__ = ["MixedModel", "NotFittedError", "describe_terms", "assembled_terms"]
@@ -69,6 +70,15 @@ class MixedModel(ABC):
     """
 
     _fitted = False
+
+    def __new__(cls, *args, **kwargs):
+        # a model of a Dask DataFrame is fit out of core, by a subclass that holds no rows
+        data = args[1] if len(args) > 1 else kwargs.get("data")
+        if is_dask_frame(data):
+            from ..outofcore import partitioned_class
+
+            cls = partitioned_class(cls)
+        return super().__new__(cls)
 
     # ------------------------------------------------------------------ supplied by each model
     @property

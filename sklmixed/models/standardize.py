@@ -65,26 +65,31 @@ class Standardization:
         sw = float(np.sum(w))
         ones = [j for j in range(p) if np.all(X[:, j] == 1.0)]
         intercept = ones[0] if ones else None
+        shifts = [float(np.sum(w * X[:, j]) / sw) if intercept is not None else 0.0 for j in range(p)]
+        scales = [_finite_rms(X[:, j] - shifts[j], w, sw) for j in range(p)]
+        y_shift = float(np.sum(w * y) / sw) if intercept is not None else 0.0
+        return cls.from_columns(shifts, scales, intercept, y_shift, _finite_rms(y - y_shift, w, sw))
+
+    @classmethod
+    def from_columns(cls, shifts, scales, intercept, y_shift, y_scale) -> Standardization:
+        """The map that centres column ``j`` by ``shifts[j]`` (with an intercept) and scales it by
+        ``scales[j]``, and ``y`` by ``y_shift`` and ``y_scale``; a scale that is not finite and
+        positive is 1 (shifts and scales worked out elsewhere: from sums over partitions, say)."""
+        p = len(scales)
         T = np.eye(p)
         log_det = 0.0
         for j in range(p):
             if j == intercept:
                 continue
-            col = X[:, j]
-            shift = float(np.sum(w * col) / sw) if intercept is not None else 0.0
-            scale = _finite_rms(col - shift, w, sw)
-            if not (np.isfinite(scale) and scale > 0):
-                scale = 1.0
+            scale = scales[j] if np.isfinite(scales[j]) and scales[j] > 0 else 1.0
             # x̃_j = (x_j - shift · 1) / scale = X (e_j - shift e_0) / scale
             T[j, j] = 1.0 / scale
             if intercept is not None:
-                T[intercept, j] = -shift / scale
+                T[intercept, j] = -shifts[j] / scale
             log_det -= np.log(scale)
-        y_shift = float(np.sum(w * y) / sw) if intercept is not None else 0.0
-        y_scale = _finite_rms(y - y_shift, w, sw)
         if not (np.isfinite(y_scale) and y_scale > 0):
             y_scale = 1.0
-        return cls(T, y_shift, y_scale, intercept, float(log_det))
+        return cls(T, float(y_shift), float(y_scale), intercept, float(log_det))
 
     def X(self, X) -> np.ndarray:
         """``X̃``, column by column (no product: a centred column is computed as such)."""

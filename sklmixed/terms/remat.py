@@ -92,6 +92,12 @@ def block_pattern(sizes) -> np.ndarray:
     return free
 
 
+def scale_of_rms(rms) -> np.ndarray:
+    """:attr:`ReMat.column_scale` of columns with these root mean squares: 1/rms outside [1e-2, 1e2], else 1."""
+    odd = (rms > 0) & np.isfinite(rms) & ((rms < 1e-2) | (rms > 1e2))
+    return np.where(odd, 1.0 / np.where(odd, rms, 1.0), 1.0)
+
+
 class ReMat:
     r"""One random-effects term: a grouping factor and the columns it multiplies.
 
@@ -195,9 +201,7 @@ class ReMat:
             if self.z.shape[1] == 0 or self.scalar_intercept:
                 self._column_scale = np.ones(self.S)
             else:
-                rms = np.sqrt(np.mean(self.z * self.z, axis=1))
-                odd = (rms > 0) & np.isfinite(rms) & ((rms < 1e-2) | (rms > 1e2))
-                self._column_scale = np.where(odd, 1.0 / np.where(odd, rms, 1.0), 1.0)
+                self._column_scale = scale_of_rms(np.sqrt(np.mean(self.z * self.z, axis=1)))
         return self._column_scale.copy()
 
     @property

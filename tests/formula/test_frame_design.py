@@ -173,3 +173,14 @@ def test_prepare_data_copies_and_resets_the_index(frame):
     out2, _ = prepare_data(formula, frame)
     out2.loc[0, "x"] = 1e6
     assert frame.loc[0, "x"] != 1e6
+
+
+@pytest.mark.parametrize("dtype", [pd.StringDtype("python"), pd.StringDtype("pyarrow"),
+                                   pd.StringDtype("pyarrow", na_value=np.nan)], ids=str)
+def test_new_data_in_pandas_string_dtypes_predicts_as_text(dtype):
+    # text in a string dtype (Dask's partitions, pandas 3's default) is categorical in new data as in fitting
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"y": rng.normal(size=40), "f": list("abcd") * 10, "g": list("uvwxy") * 8})
+    model = LinearMixedModel("y ~ 1 + f + (1|g)", data).fit(progress=False)
+    new = data.head(8).astype({"f": dtype, "g": dtype})
+    assert_allclose(model.predict(new), model.predict(data.head(8)), rtol=1e-14)
