@@ -332,9 +332,6 @@ def _balanced(inner: str) -> bool:
     return True
 
 
-_CALL_OPEN = re.compile(r"[A-Za-z0-9_.]\s*$")
-
-
 def r_spellings(text: str) -> str:
     """An lme4 formula with R's spellings turned into what formulaic means by the same.
 
@@ -349,16 +346,19 @@ def r_spellings(text: str) -> str:
     'y ~ days + I(days**2) + (a + b)^2 + C(g)'
     """
     text = re.sub(r"(?<![A-Za-z0-9_.])(?:as\.)?factor\(", "C(", text)
-    out, calls = [], []
-    for i, ch in enumerate(text):
+    out, calls, last = [], [], ""
+    for ch in text:
         if ch == "(":
-            calls.append(bool(_CALL_OPEN.search(text[:i])))
+            calls.append(last.isalnum() or last in ("_", "."))  # a call's parenthesis follows a name
         elif ch == ")" and calls:
             calls.pop()
         elif ch == "^" and any(calls):
             out.append("**")
+            last = ch
             continue
         out.append(ch)
+        if not ch.isspace():
+            last = ch
     return "".join(out)
 
 

@@ -98,8 +98,6 @@ def _overlapping_fits(monkeypatch):
     yield order
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BLAS limits restored out of order: fixed in optim/threads.py by issue 14")
 def test_concurrent_search_leaves_blas_limits_as_it_found_them(crossed, monkeypatch):
     X, y = crossed
     before = _blas_limits()
