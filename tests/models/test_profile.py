@@ -2,11 +2,10 @@
 
 Reference: ``benchmarks/peers/inference_reference.R`` (lme4 1.1-31, ML fits) and
 ``benchmarks/peers/reml_profile_reference.R`` (REML fits, which lme4 profiles at their ML
-refit). lme4 reads its
-interval ends off an interpolating spline through the ζ points; sklmixed finds them by root
-finding on ζ, so the two differ by lme4's interpolation error (at most 1.7e-4 relative here,
-on dyestuff's lower end for the batch standard deviation, where ζ at lme4's end is -1.95984
-instead of -1.95996).
+refit). lme4 reads its interval ends off an interpolating spline through the ζ points;
+sklmixed finds them by root finding on ζ, so the two differ by lme4's interpolation error (at
+most 1.7e-4 relative here, on dyestuff's lower end for the batch standard deviation, where ζ
+at lme4's end is -1.95984 instead of -1.95996).
 """
 
 from __future__ import annotations
