@@ -106,6 +106,13 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
     ``sample_weight`` are case weights, multiplied by the ``class_weight`` of each
     sample's class; samples with zero weight are left out.
 
+    There is no ``return_std``: like scikit-learn's classifiers, ``predict`` returns labels
+    and ``predict_proba`` an array of probabilities, which meta-estimators and scorers call
+    with ``X`` alone. The standard error of the probability of ``classes_[1]`` comes from
+    :class:`GeneralizedMixedRegressor` with ``family="bernoulli"``, fit to the target coded
+    0/1 (the same model as this classifier without ``class_weight``):
+    ``predict(X, return_std=True)``.
+
     Examples
     --------
     >>> from sklmixed import GeneralizedMixedClassifier, load_dataset

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.utils import metadata_routing
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted, column_or_1d
 
 from ..formula.partitioned import is_dask_collection
@@ -155,6 +156,9 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
     array([0.81, 1.45])
     """
 
+    # return_std is an option of predict, not metadata to route (as in GaussianProcessRegressor)
+    __metadata_request__predict = {"return_std": metadata_routing.UNUSED}
+
     def __init__(
         self,
         *,
@@ -228,8 +232,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         params["family"].check_response(y, np.ones(len(y)) if sample_weight is None else sample_weight)
         return y, sample_weight, {}
 
-    def predict(self, X, groups=None):
-        """Predicted mean response :math:`g^{-1}(\\eta)`.
+    def predict(self, X, groups=None, return_std=False):
+        r"""Predicted mean response :math:`g^{-1}(\eta)`.
 
         Parameters
         ----------
@@ -238,15 +242,27 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         groups : array-like of shape (n_samples,) or (n_samples, n_factors), default=None
             Grouping factor(s); missing labels give population-level predictions, unseen
             levels and None too, as ``new_levels`` says.
+        return_std : bool, default=False
+            Also return the standard error of every predicted mean, on the response scale:
+            :math:`|d\mu/d\eta|\,\mathrm{se}(\hat\eta)` (the delta method), with
+            :math:`\mathrm{se}(\hat\eta)` the standard error of the linear predictor given θ
+            (see :mod:`sklmixed.models.prediction`). Needs the fitted model
+            (``keep_model=True`` after pickling).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,)
+            Only with ``return_std``.
         """
         if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "predict", X, groups)
+            return partitioned_method(self, "predict", X, groups, return_std)
         check_is_fitted(self)
-        return self._link.inverse(self._linear_predictor(X, groups))
+        if not return_std:
+            return self._link.inverse(self._linear_predictor(X, groups))
+        eta, se = self._linear_predictor(X, groups, return_std=True)
+        mu, dmu = self._link.inverse_and_derivative(eta)
+        return mu, np.abs(dmu) * se
 
     def score(self, X, y, groups=None, sample_weight=None):
         r"""The fraction of deviance explained, :math:`D^2`, by ``predict(X, groups)``.

@@ -26,6 +26,7 @@ from .agq import agq_deviance, check_nagq
 from .glmm_search import choose_search
 from .glmm_start import check_glm_start, unstartable
 from .mixedmodel import MixedModel, assembled_terms
+from .newdata import new_offset
 from .pirls import PIRLS
 
 __all__ = ["GeneralizedLinearMixedModel"]
@@ -446,12 +447,5 @@ class GeneralizedLinearMixedModel(MixedModel):
             if not isinstance(data, pd.DataFrame):
                 raise TypeError(f"data must be a pandas DataFrame, got {builtins.type(data).__name__}")
             eta = self.feterm.new_X(data) @ self.beta + self._random_part(data, new_levels)
-            if offset is not None:
-                off = np.asarray(offset, dtype=float)
-                if off.ndim > 1 or (off.ndim == 1 and len(off) != len(data)):
-                    raise ValueError(f"offset must be a number or have one entry per row of data ({len(data)}), "
-                                     f"got shape {off.shape}")
-                if not np.all(np.isfinite(off)):
-                    raise ValueError(f"offset has {int(np.sum(~np.isfinite(off)))} missing or non-finite values")
-                eta = eta + off
+            eta = eta + new_offset(offset, len(data))
         return self.link.inverse(eta) if type == "response" else eta.copy()

@@ -1,7 +1,8 @@
 r"""Confidence intervals for every parameter: profile, Wald or parametric bootstrap.
 
-* ``"profile"`` (linear mixed models fit by ML): where :math:`|\zeta| \le z_{(1+\ell)/2}`
-  (:mod:`~sklmixed.models.profile`); agrees with lme4's ``confint(method = "profile")``.
+* ``"profile"`` (linear mixed models): where :math:`|\zeta| \le z_{(1+\ell)/2}`
+  (:mod:`~sklmixed.models.profile`); agrees with lme4's ``confint(method = "profile")``. A
+  REML fit is profiled at its ML refit, as lme4 does, estimates included.
 * ``"wald"``: :math:`\hat\beta_j \pm z\,\mathrm{se}_j` for the fixed effects; NaN for the
   variance parameters, as lme4 gives (their sampling distributions are far from normal).
 * ``"bootstrap"``: shortest-coverage intervals of a parametric bootstrap
@@ -41,7 +42,8 @@ def confint(model, method: str = "profile", level: float = 0.95, *, n_boot: int 
     Parameters
     ----------
     model : LinearMixedModel or GeneralizedLinearMixedModel
-        A fitted model (``"profile"`` needs a linear mixed model fit by maximum likelihood).
+        A fitted model (``"profile"`` needs a linear mixed model; a REML fit's profile is that of
+        its maximum-likelihood refit, whose estimates fill the ``estimate`` column).
     method : {"profile", "wald", "bootstrap"}, default="profile"
     level : float, default=0.95
     n_boot, random_state, n_jobs, progress

@@ -19,6 +19,7 @@ from scipy.linalg import solve_triangular
 from ..exceptions import ConvergenceWarning, NotFittedError
 from ..formula.parse import MixedFormula
 from ..formula.partitioned import is_dask_frame
+from .newdata import random_terms
 from .parameters import re_scale
 
 __all__ = ["MixedModel", "NotFittedError", "describe_terms", "assembled_terms"]
@@ -342,13 +343,7 @@ class MixedModel(ABC):
     def _random_part(self, data: pd.DataFrame, new_levels: str) -> np.ndarray:
         """``Σ_j Z_j b_j`` for new data; unseen levels contribute 0 or raise."""
         check_new_levels(new_levels)
-        codes, zs = [], []
-        for r in self.reterms:
-            missing = [f for f in r.grouping.factors if f not in data.columns]
-            if missing:
-                raise ValueError(f"new data lacks the grouping column(s) {missing}")
-            codes.append(r.grouping.codes(data))
-            zs.append(r.new_z(data))
+        codes, zs = random_terms(self, data)
 
         def describe(j, unseen):
             factors = list(self.reterms[j].grouping.factors)

@@ -17,8 +17,12 @@ not by interpolation.
 For the variance parameters the deviance at :math:`(\theta, \sigma)`, with β profiled out,
 is :math:`\log|L_\theta|^2 + n\log(2\pi\sigma^2) + r^2_\theta/\sigma^2 - \sum_i\log w_i`
 (see :mod:`~sklmixed.models.objective`); for a fixed effect :math:`\beta_j = v` the model
-without column :math:`j` is refit to :math:`y - v x_j`. Profiles need a maximum-likelihood
-fit of a linear mixed model, as in MixedModels.jl.
+without column :math:`j` is refit to :math:`y - v x_j`.
+
+The profile of a REML fit is that of its maximum-likelihood refit, as lme4's
+``profile.merMod`` (``devfun2`` calls ``refitML``): the REML criterion has no fixed effects to
+profile, and lme4 users who write ``confint(lmer(...))`` get the intervals of the ML deviance
+for every parameter. The estimates (ζ = 0) are then the ML ones.
 
 Examples
 --------
@@ -214,13 +218,24 @@ def _trace(c: _Curve, dev_hat, first_step, zeta_max, max_points=40):
             v, z, step = nxt, znew, min(0.75 / slope, 4 * step)
 
 
+def _ml_refit(model):
+    """A copy of a REML fit refit by maximum likelihood (lme4's ``refitML``).
+
+    From the start of a fresh fit, not from the REML θ as lme4: the optimiser stops within its
+    tolerance of the optimum, at a point that depends on the start, and this way the profile
+    is exactly that of ``fit(reml=False)``.
+    """
+    return copy.deepcopy(model).refit(reml=False, progress=False)
+
+
 def profile(model, *, zeta_max: float = 3.0) -> Profile:
-    """The ζ curves of every parameter of a linear mixed model fit by maximum likelihood.
+    """The ζ curves of every parameter of a linear mixed model, from its maximum-likelihood deviance.
 
     Parameters
     ----------
     model : LinearMixedModel
-        Fit with ``reml=False``; it is not changed (profiles are computed on copies).
+        A fitted model; it is not changed (profiles are computed on copies). A REML fit is
+        refit by maximum likelihood first and profiled there (as lme4 does).
     zeta_max : float, default=3.0
         How far out the curves go (ζ from -3 to 3 covers intervals up to level 0.997).
 
@@ -233,8 +248,7 @@ def profile(model, *, zeta_max: float = 3.0) -> Profile:
         raise ValueError("profiles are available for linear mixed models only; use confint(method='bootstrap') or "
                          "'wald' for a GLMM")
     if model.reml:
-        raise ValueError("profiles need a maximum-likelihood fit (the REML criterion does not profile the fixed "
-                         "effects); refit with reml=False")
+        model = _ml_refit(model)
     work = copy.deepcopy(model)
     dev_hat = float(model.objective)
     theta_hat, sigma_hat = model.theta.copy(), float(model.sigma)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 from sklmixed import (
     BlockDescription,
     GeneralizedLinearMixedModel,
+    GeneralizedMixedClassifier,
+    GeneralizedMixedRegressor,
     LinearMixedModel,
     LinearMixedRegressor,
     load_dataset,
@@ -114,3 +117,73 @@ def test_block_description_table():
     assert list(d.table.index) == ["plate", "sample", "fixed"] and d.table.loc["plate", "fixed"] == ""
     assert d.sizes.tolist() == [24, 6, 2]
     assert str(d) == m.block_description()
+
+
+def _glmm_pair(family, data, formula, y, weights=None):
+    """The regressor and the formula model of the same GLMM (random intercepts by ``g``)."""
+    reg = GeneralizedMixedRegressor(family=family, group_columns=["g"], new_levels="population")
+    reg.fit(data[["x", "g"]], data[y], sample_weight=None if weights is None else data[weights])
+    core = GeneralizedLinearMixedModel(formula, data, family=family, weights=weights).fit(progress=False)
+    return reg, core
+
+
+@pytest.mark.parametrize("family", ["poisson", "binomial"])
+def test_glmm_regressor_return_std_is_the_delta_method(family):
+    data_dir = Path(__file__).parents[1] / "data"
+    if family == "poisson":
+        d = pd.read_csv(data_dir / "glmm_poisson.csv")
+        reg, core = _glmm_pair(family, d, "y ~ 1 + x + (1|g)", "y")
+    else:
+        d = pd.read_csv(data_dir / "glmm_binomial.csv")
+        reg, core = _glmm_pair(family, d, "prop ~ 1 + x + (1|g)", "prop", weights="n")
+    # a seen level at three x, an unseen level and a missing label (both population level) at the same x
+    new = pd.DataFrame({"x": [-1.0, 0.0, 1.5, 0.3, 0.3], "g": ["g01", "g05", "g05", "nobody", None]})
+    mu, std = reg.predict(new, return_std=True)
+    np.testing.assert_array_equal(mu, reg.predict(new))
+    # the core model's own intervals at a tiny level: (upper - lower) / 2z is the finite-difference
+    # derivative of the inverse link times the link-scale standard error
+    level = 1e-4
+    z = 1.2533141373155003e-04  # norm.ppf(0.5 + level / 2)
+    ci = predict_interval(core, new.assign(g=new["g"].fillna("nobody")), level)
+    np.testing.assert_allclose(mu, ci["fit"], rtol=1e-5)
+    np.testing.assert_allclose(std, (ci["upper"] - ci["lower"]) / (2 * z), rtol=1e-4)
+    # the delta method in closed form: dμ/dη = μ (log) or μ(1 - μ) (logit)
+    dmu = mu if family == "poisson" else mu * (1 - mu)
+    np.testing.assert_allclose(std, dmu * ci["se"], rtol=1e-4)
+    # unseen and missing labels: the population-level mean, whose se is sqrt(x'V x) from vcov()
+    x = np.array([1.0, 0.3])
+    pop_se = np.sqrt(x @ core.vcov().to_numpy() @ x)
+    pop_mu = core.link.inverse(x @ core.beta)
+    np.testing.assert_allclose(mu[3:], pop_mu, rtol=1e-5)
+    pop_dmu = pop_mu if family == "poisson" else pop_mu * (1 - pop_mu)
+    np.testing.assert_allclose(std[3:], pop_dmu * pop_se, rtol=1e-4)
+    # a seen level's own effect adds uncertainty to the population's
+    assert std[1] / dmu[1] > ci["se"].iloc[3]
+    # population level for every row when predict gets no groups
+    mu0, std0 = reg.predict(new.assign(g=None), return_std=True)
+    np.testing.assert_allclose(std0[3:], std[3:], rtol=1e-12)
+    assert np.all(std0 > 0) and np.all(np.isfinite(std0))
+
+
+def test_glmm_regressor_return_std_needs_the_model():
+    d = pd.read_csv(Path(__file__).parents[1] / "data" / "glmm_poisson.csv")
+    plain = GeneralizedMixedRegressor(family="poisson", group_columns=[]).fit(d[["x"]], d["y"])
+    with pytest.raises(ValueError, match="without groups"):
+        plain.predict(d[["x"]], return_std=True)
+    reg = GeneralizedMixedRegressor(family="poisson", group_columns=["g"]).fit(d[["x", "g"]], d["y"])
+    lean = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(lean.predict(d[["x", "g"]]), reg.predict(d[["x", "g"]]))
+    with pytest.raises(AttributeError, match="keep_model"):
+        lean.predict(d[["x", "g"]], return_std=True)
+
+
+def test_classifier_probabilities_have_their_standard_errors_from_the_bernoulli_regressor():
+    # what the classifier's docstring offers instead of return_std: the same model, with standard errors
+    d = pd.read_csv(Path(__file__).parents[1] / "data" / "glmm_poisson.csv")
+    label = np.where(d["y"] > 2, "many", "few")
+    clf = GeneralizedMixedClassifier(group_columns=["g"]).fit(d[["x", "g"]], label)
+    reg = GeneralizedMixedRegressor(family="bernoulli", group_columns=["g"]).fit(
+        d[["x", "g"]], (label == clf.classes_[1]).astype(float))
+    p, std = reg.predict(d[["x", "g"]], return_std=True)
+    np.testing.assert_allclose(p, clf.predict_proba(d[["x", "g"]])[:, 1], rtol=1e-6)
+    assert np.all((std > 0) & (std < 0.5))

@@ -1,10 +1,11 @@
 """Profiles and confidence intervals against lme4's confint(method = "profile").
 
-Reference: ``benchmarks/peers/inference_reference.R`` (lme4 1.1-31, ML fits). lme4 reads its
-interval ends off an interpolating spline through the ζ points; sklmixed finds them by root
-finding on ζ, so the two differ by lme4's interpolation error (at most 1.7e-4 relative here,
-on dyestuff's lower end for the batch standard deviation, where ζ at lme4's end is -1.95984
-instead of -1.95996).
+Reference: ``benchmarks/peers/inference_reference.R`` (lme4 1.1-31, ML fits) and
+``benchmarks/peers/reml_profile_reference.R`` (REML fits, which lme4 profiles at their ML
+refit). lme4 reads its interval ends off an interpolating spline through the ζ points;
+sklmixed finds them by root finding on ζ, so the two differ by lme4's interpolation error (at
+most 1.7e-4 relative here, on dyestuff's lower end for the batch standard deviation, where ζ
+at lme4's end is -1.95984 instead of -1.95996).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import pytest
 
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel, load_dataset
 from sklmixed.models.intervals import confint
+from sklmixed.models.parameters import variance_parameters
 from sklmixed.models.profile import profile
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "inference_reference.json").read_text())["profile"]
+# lme4's profiles of REML fits (benchmarks/peers/reml_profile_reference.R): those of the ML refit
+REML_REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reml_profile_reference.json").read_text())["profile"]
 MODELS = {"dyestuff": "yield ~ 1 + (1|batch)", "penicillin": "diameter ~ 1 + (1|plate) + (1|sample)",
           "sleepstudy": "reaction ~ 1 + days + (1 + days|subj)"}
 
@@ -73,10 +77,26 @@ def test_profile_of_a_singular_fit_starts_at_zero():
     assert ci.loc["sd_(Intercept)|batch", "upper"] > 0
 
 
-def test_profile_refuses_reml_and_glmms():
-    reml = LinearMixedModel(MODELS["dyestuff"], load_dataset("dyestuff")).fit(reml=True, progress=False)
-    with pytest.raises(ValueError, match="reml=False"):
-        profile(reml)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_profile_of_a_reml_fit_is_lme4s(name):
+    reml = LinearMixedModel(MODELS[name], load_dataset(name)).fit(reml=True, progress=False)
+    ref = REML_REFERENCE[name]
+    assert reml.objective == pytest.approx(ref["reml_criterion"], abs=1e-6)
+    theta, objective = reml.theta.copy(), reml.objective
+    ci = confint(reml, method="profile")
+    p = reml.feterm.rank
+    for expected in (ref, ref["default"]):  # lme4's tight settings and lmer()'s defaults
+        np.testing.assert_allclose(_lme4_order(ci, p), np.column_stack([expected["lower"], expected["upper"]]),
+                                   rtol=1e-3)
+    # the profile of the ML fit, estimates (ζ = 0) included, not the REML ones; the REML fit is left alone
+    ml = _fit(name)
+    pd.testing.assert_frame_equal(ci, confint(ml, method="profile"))
+    first_sd = ci.index[p]  # ML shrinks the standard deviations of the random effects
+    assert ci.loc[first_sd, "estimate"] == variance_parameters(ml)[first_sd] < variance_parameters(reml)[first_sd]
+    assert reml.reml and np.array_equal(reml.theta, theta) and reml.objective == objective
+
+
+def test_profile_refuses_glmms():
     d = pd.read_csv(Path(__file__).parents[1] / "data" / "glmm_poisson.csv")
     glmm = GeneralizedLinearMixedModel("y ~ 1 + x + (1|g)", d, family="poisson").fit(fast=True, progress=False)
     with pytest.raises(ValueError, match="linear mixed models only"):
