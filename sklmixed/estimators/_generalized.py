@@ -82,7 +82,8 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
     coef_ : ndarray of shape (n_coef,)
         One coefficient per column of the encoded fixed-effects design except the
         intercept (categorical and text columns of a DataFrame dummy-coded, treatment
-        coding). Columns dropped as collinear get 0.0.
+        coding). Columns dropped as collinear get 0.0. Not one entry per column of X:
+        select columns of X with :class:`~sklmixed.feature_selection.SelectFromMixedModel`.
     coef_names_ : ndarray of str of shape (n_coef,)
         Names of the entries of ``coef_``.
     intercept_ : float

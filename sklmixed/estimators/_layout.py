@@ -128,8 +128,9 @@ def validate_X(estimator, X, y="no_validation", *, reset, numeric=None, y_numeri
                 values = X_arr[:, num].astype(float)
             except (TypeError, ValueError) as err:
                 bad = next(j for j in num if not _converts(X_arr[:, j]))
-                raise ValueError(f"X column {bad} must be numeric (only grouping columns may hold text): {err}") \
-                    from None
+                raise ValueError(f"X column {bad} must be numeric (only grouping columns may hold text): {err}. "
+                                 "Categorical columns need a DataFrame (in a Pipeline, call "
+                                 "set_output(transform='pandas'))") from None
             # validate_data only looks for NaN in object arrays; check the numeric columns for infinity too
             if not np.all(np.isfinite(values)):
                 raise ValueError("Input X contains infinity or a value too large for dtype('float64').")

@@ -57,7 +57,9 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         One coefficient per column of the encoded fixed-effects design except the
         intercept: numeric columns as they are, categorical and text columns of a
         DataFrame dummy-coded (treatment coding; the first level is dropped when there
-        is an intercept). Columns dropped as collinear get 0.0.
+        is an intercept). Columns dropped as collinear get 0.0. Not one entry per column
+        of X: select columns of X with
+        :class:`~sklmixed.feature_selection.SelectFromMixedModel`.
     coef_names_ : ndarray of str of shape (n_coef,)
         Names of the entries of ``coef_``, such as ``"days"`` or ``"service[T.Y]"``.
     intercept_ : float

@@ -1,4 +1,4 @@
-"""scikit-learn's full ``check_estimator`` suite on the three estimators.
+"""scikit-learn's full ``check_estimator`` suite on the three estimators, and on the feature selector.
 
 The checks call ``fit`` without ``groups``, so they exercise the path without random
 effects (least squares, GLM by IRLS): input validation, sample weights, label handling,
@@ -9,6 +9,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklmixed import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor
+from sklmixed.feature_selection import SelectFromMixedModel
 
 ESTIMATORS = [
     LinearMixedRegressor(),
@@ -20,6 +21,8 @@ ESTIMATORS = [
     GeneralizedMixedClassifier(fit_intercept=False),
     GeneralizedMixedClassifier(class_weight="balanced", new_levels="error", keep_model=True),
     GeneralizedMixedRegressor(link="sqrt"),
+    # a transformer: the checks' multiclass targets rule out the (binary) classifier inside
+    SelectFromMixedModel(LinearMixedRegressor()),
 ]
 
 

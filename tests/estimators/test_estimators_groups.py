@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sklmixed import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor
 from sklmixed.exceptions import NoRandomEffectsWarning, PopulationPredictionWarning
+from sklmixed.feature_selection import SelectFromMixedModel
 
 
 @pytest.fixture(scope="module")
@@ -272,14 +273,16 @@ def test_rfe_with_grouping_columns_last(selection):
         X[["x1", "x3"]], groups=g), rtol=1e-8)
 
 
-def test_feature_selection_misuse_is_an_error(selection):
+def test_feature_selection_misuse_is_an_error_or_works(selection):
     X, y, g = selection
     first = pd.concat([pd.Series(g, name="g"), X], axis=1)
     with pytest.raises(ValueError, match="must be the last columns"):
         RFE(LinearMixedRegressor(group_columns=[0]), n_features_to_select=3).fit(first, y)
     with pytest.raises(ValueError, match="could not convert string to float"):
         RFE(LinearMixedRegressor(), n_features_to_select=2).fit(X.assign(c=np.where(g % 2, "p", "q")), y, groups=g)
-    # coef_ has no entry for a grouping column: SelectFromModel's transform refuses the mismatch
-    sfm = _quiet(lambda: SelectFromModel(LinearMixedRegressor(group_columns=["g"]), threshold=0.5).fit(X.assign(g=g), y))
-    with pytest.raises(IndexError, match="boolean index did not match"):
-        sfm.transform(X.assign(g=g))
+    # coef_ has no entry for a grouping column: SelectFromMixedModel reads one importance per fixed-effects
+    # column of X and keeps the grouping column (plain SelectFromModel: test_estimators_selection.py)
+    sfm = _quiet(lambda: SelectFromMixedModel(LinearMixedRegressor(group_columns=["g"]), threshold=0.5).fit(
+        X.assign(g=g), y))
+    assert sfm.get_support().tolist() == [False, True, False, True, False, True]
+    np.testing.assert_array_equal(sfm.transform(X.assign(g=g)), X.assign(g=g)[["x1", "x3", "g"]].to_numpy())

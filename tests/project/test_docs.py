@@ -26,6 +26,7 @@ API_OBJECTS = [
     "sklmixed.simulate", "sklmixed.parametric_bootstrap", "sklmixed.profile", "sklmixed.confint",
     "sklmixed.predict_interval", "sklmixed.repca", "sklmixed.BlockDescription", "sklmixed.plotting.zeta_plot",
     "sklmixed.metrics.get_scorer", "sklmixed.metrics.make_scorer", "sklmixed.metrics.objective_scorer",
+    "sklmixed.feature_selection.SelectFromMixedModel",
 ]
 FIGURES = ["convergence.png", "caterpillar.png", "shrinkage.png", "shrinkage_dyestuff.png", "zeta.png",
            "bootstrap.png"]
