@@ -55,8 +55,8 @@ def column_importances(estimator) -> np.ndarray:
     """
     check_is_fitted(_mixed(estimator))
     layout = estimator._layout
-    coef = np.ravel(estimator.coef_)
-    pos = np.array([c.pos for c in layout.fixed.columns if c.pos >= 0], dtype=int)  # the X column of each coef_
+    coef = estimator.fixed_effects_.to_numpy()  # coef_ is there only when it lines up with X
+    pos = np.array([c.pos for c in layout.fixed.columns if c.pos >= 0], dtype=int)  # the X column of each one
     out = np.zeros(len(layout.feature_pos))
     for k, j in enumerate(layout.feature_pos):
         effects = coef[pos == j]
