@@ -15,6 +15,7 @@ import copy
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _check_sample_weight
 
@@ -22,6 +23,7 @@ from ..formula.parse import MixedFormula
 from ..formula.partitioned import is_dask_collection
 from ..models.prediction import prediction_se
 from ..terms.feterm import FeTerm
+from ._coefficients import coef_misalignment
 from ._groups import check_new_levels, check_no_groups, warn_no_random_effects
 from ._layout import check_no_missing, feature_names, fit_layout, group_positions, validate_X
 from ._params import NEW_LEVELS, validate_params
@@ -126,17 +128,31 @@ class _MixedModelEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ fitted attributes
     def _set_fixed_effects(self, feterm, beta, fit_intercept):
-        """``beta_``, ``coef_``, ``intercept_`` and ``coef_names_`` from full-rank estimates."""
+        """``beta_``, ``intercept_``, ``coef_names_``, ``fixed_effects_`` and ``coef_`` (when it lines up with X)
+        from full-rank estimates; the fit's layout is set."""
         self.beta_ = np.asarray(beta, dtype=float).copy()
         full = np.zeros(len(feterm.names))
         full[feterm.keep] = self.beta_
         names = np.asarray(feterm.names, dtype=object)
         if fit_intercept:
             self.intercept_ = float(full[0])
-            self.coef_, self.coef_names_ = full[1:], names[1:]
+            coef, self.coef_names_ = full[1:], names[1:]
         else:
             self.intercept_ = 0.0
-            self.coef_, self.coef_names_ = full, names
+            coef, self.coef_names_ = full, names
+        self.fixed_effects_ = pd.Series(coef.copy(), index=pd.Index(self.coef_names_, dtype=object))
+        self._coef, self._coef_problem = coef, coef_misalignment(self._layout)
+
+    @property
+    def coef_(self):
+        """The coefficients as scikit-learn reads them: entry ``j`` for column ``j`` of X (see the class's
+        Attributes); an ``AttributeError`` saying why when they do not line up with X."""
+        state = self.__dict__
+        if "_coef" not in state:  # not fitted
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'coef_'")
+        if state["_coef_problem"] is not None:
+            raise AttributeError(state["_coef_problem"])
+        return state["_coef"]
 
     def _set_random_effects(self, model):
         """``model_``, ``theta_``, ``ranef_``, ``optsum_``, the optimizer's results, and what predict needs."""

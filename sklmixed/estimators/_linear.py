@@ -53,15 +53,22 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
     beta_ : ndarray of shape (n_beta,)
         The fixed-effects estimates in model order, the intercept first: the core model's
         ``beta`` (columns dropped as collinear are left out).
+    fixed_effects_ : pandas.Series of shape (n_coef,)
+        The fixed-effects coefficients except the intercept (``intercept_``), indexed by
+        ``coef_names_``: one per column of the encoded fixed-effects design, numeric
+        columns as they are, categorical and text columns of a DataFrame dummy-coded
+        (treatment coding; the first level is dropped when there is an intercept).
+        Columns dropped as collinear get 0.0.
     coef_ : ndarray of shape (n_coef,)
-        One coefficient per column of the encoded fixed-effects design except the
-        intercept: numeric columns as they are, categorical and text columns of a
-        DataFrame dummy-coded (treatment coding; the first level is dropped when there
-        is an intercept). Columns dropped as collinear get 0.0. Not one entry per column
-        of X: select columns of X with
-        :class:`~sklmixed.feature_selection.SelectFromMixedModel`.
+        ``fixed_effects_`` as scikit-learn's tools (``SelectFromModel``, ``RFE``) read it:
+        entry ``j`` is the coefficient of column ``j`` of X. Present only where that
+        holds: every fixed-effects column of X has one coefficient (a numeric column, or
+        a categorical one coded as one indicator) and the grouping columns come last.
+        Elsewhere reading it raises an ``AttributeError`` that says why, so those tools
+        stop instead of misreading it: use ``fixed_effects_``, and select columns of X
+        with :class:`~sklmixed.feature_selection.SelectFromMixedModel`.
     coef_names_ : ndarray of str of shape (n_coef,)
-        Names of the entries of ``coef_``, such as ``"days"`` or ``"service[T.Y]"``.
+        Names of the coefficients, such as ``"days"`` or ``"service[T.Y]"``.
     intercept_ : float
         The fixed intercept (0.0 when ``fit_intercept=False``).
     theta_ : ndarray of shape (n_theta,)

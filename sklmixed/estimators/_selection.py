@@ -1,9 +1,10 @@
 r"""Feature selection by the fixed effects: one importance per column of X, the grouping columns kept.
 
 scikit-learn's :class:`~sklearn.feature_selection.SelectFromModel` reads ``coef_`` as one
-entry per column of X. A mixed-model estimator's ``coef_`` has one entry per column of the
-fixed-effects design instead: none for a grouping column, one per non-reference level for a
-categorical column. :class:`SelectFromMixedModel` is ``SelectFromModel`` reading one
+entry per column of X. A mixed-model estimator's coefficients (``fixed_effects_``) are those
+of the fixed-effects design instead: none for a grouping column, one per non-reference level
+for a categorical column (so the estimators offer ``coef_`` only where the two agree).
+:class:`SelectFromMixedModel` is ``SelectFromModel`` reading one
 importance per fixed-effects column of X (:func:`column_importances`): for a numeric
 column :math:`j` with coefficient :math:`\beta_j`, and for a categorical column whose
 levels :math:`\ell` have the fixed effects :math:`\delta_{j\ell}` (0 for the reference
@@ -36,7 +37,7 @@ __all__ = []
 
 
 def _mixed(estimator):
-    """``estimator``, checked to be a sklmixed estimator (whose layout maps ``coef_`` onto X)."""
+    """``estimator``, checked to be a sklmixed estimator (whose layout maps its coefficients onto X)."""
     if not isinstance(estimator, _MixedModelEstimator):
         raise TypeError(
             "SelectFromMixedModel selects columns of X by the fixed effects of a sklmixed estimator "
@@ -51,12 +52,12 @@ def column_importances(estimator) -> np.ndarray:
 
     ``|coef|`` for a numeric column; for a categorical column the range of its levels' fixed
     effects, the reference level's 0 included. Columns dropped as collinear count as 0, as
-    in ``coef_``.
+    in ``fixed_effects_``.
     """
     check_is_fitted(_mixed(estimator))
     layout = estimator._layout
-    coef = np.ravel(estimator.coef_)
-    pos = np.array([c.pos for c in layout.fixed.columns if c.pos >= 0], dtype=int)  # the X column of each coef_
+    coef = estimator.fixed_effects_.to_numpy()  # coef_ is there only when it lines up with X
+    pos = np.array([c.pos for c in layout.fixed.columns if c.pos >= 0], dtype=int)  # the X column of each one
     out = np.zeros(len(layout.feature_pos))
     for k, j in enumerate(layout.feature_pos):
         effects = coef[pos == j]
@@ -77,7 +78,7 @@ class SelectFromMixedModel(SelectFromModel):
     columns (``group_columns``) are always kept, in place, so that the selected X serves
     the next step of a Pipeline. Grouping factors given as ``groups`` metadata are
     routed to the estimator's ``fit`` as ``SelectFromModel`` routes them. As with
-    ``coef_``, the importances of numeric columns depend on their scale: standardise them
+    the coefficients, the importances of numeric columns depend on their scale: standardise them
     first to compare them.
 
     Parameters
@@ -112,7 +113,8 @@ class SelectFromMixedModel(SelectFromModel):
     See Also
     --------
     sklearn.feature_selection.SelectFromModel : Reads ``coef_`` as one entry per column
-        of X, which it is only when every column of X is a numeric fixed effect.
+        of X, which it is only when every column of X is a numeric fixed effect (where
+        ``coef_`` would not line up with X, the estimators have none, and it stops).
     sklearn.feature_selection.RFE : Works with grouping factors as metadata, or as the
         last columns of a numeric X named by negative index.
 

@@ -56,14 +56,14 @@ def test_importances_are_per_column_of_X(data):
     X, g, ys = data
     sfm = _quiet(lambda: SelectFromMixedModel(LinearMixedRegressor(group_columns=["g"])).fit(X.assign(g=g),
                                                                                              ys[LinearMixedRegressor]))
-    coef = dict(zip(sfm.estimator_.coef_names_, sfm.estimator_.coef_))
+    coef = sfm.estimator_.fixed_effects_
     importances = sfm.importance_getter(sfm.estimator_)
     assert importances.shape == (5,)  # x0..x3 and c; none for g
     np.testing.assert_array_equal(importances[:4], np.abs([coef[x] for x in NUMERIC]))
     # the largest difference between two levels of c, the reference level "a" at 0
     assert importances[4] == np.ptp([0.0, coef["c[T.b]"], coef["c[T.c]"]])
     assert sfm.threshold_ == pytest.approx(importances.mean())  # threshold=None is the mean, over x0..x3 and c
-    assert sfm.estimator_.coef_.shape == (6,)  # coef_ keeps its meaning: the model's coefficients
+    assert sfm.estimator_.fixed_effects_.shape == (6,)  # the model's coefficients, by name
 
 
 def test_categorical_importance_does_not_depend_on_the_coding(data):
@@ -160,7 +160,7 @@ def test_prefit(data):
         with pytest.raises(NotFittedError):  # prefit=False: the estimator is fit by fit, not before
             SelectFromMixedModel(GeneralizedMixedRegressor()).transform(Xg)
     sfm.fit(Xg)  # no y: not refitted, a copy
-    assert sfm.estimator_ is not est and sfm.estimator_.coef_.tolist() == est.coef_.tolist()
+    assert sfm.estimator_ is not est and sfm.estimator_.fixed_effects_.tolist() == est.fixed_effects_.tolist()
     assert sfm.get_feature_names_out().tolist() == ["x1", "x3", "c", "g"]
 
 
@@ -175,7 +175,7 @@ def test_a_missing_group_label_reaches_the_estimator(data, layout):
     values = np.asarray(row, dtype=object)[0, expected][:-1]  # the selected fixed-effects columns
     design = [values[0], values[1]] + ([values[2] == "b", values[2] == "c"] if pandas else [])
     model = pipe[-1]
-    population = model.intercept_ + model.coef_ @ np.asarray(design, dtype=float)
+    population = model.intercept_ + model.fixed_effects_.to_numpy() @ np.asarray(design, dtype=float)
     np.testing.assert_allclose(_quiet(lambda: pipe.predict(row)), [population], rtol=1e-12)
     missing_x1 = Xl.head(1).assign(x1=np.nan) if pandas else np.where(np.arange(5) == 1, np.nan, Xl[:1])
     with pytest.raises(ValueError, match=r"Input X contains NaN or infinity: 1 missing .* in column (.x1.|1) \(1\)"):
@@ -193,16 +193,25 @@ def test_other_estimators_are_refused_before_fitting(data, estimator):
     assert not hasattr(sfm, "estimator_")
 
 
-def test_plain_select_from_model_misreads_coef_(data):
+def test_plain_select_from_model_fails_where_coef_would_be_misread(data):
     """What the guide warns about: SelectFromModel reads coef_ as one entry per column of X. With a grouping
-    column it fails in scikit-learn; with a categorical column too, whose extra entry makes up for the grouping
-    column's, it selects silently by the wrong entries (here: drops c, keeps g by c[T.c])."""
+    column last it fails in scikit-learn; with a categorical column too, whose extra entry would make up for the
+    grouping column's (dropping c, keeping g by c[T.c]), the estimator has no coef_, so it fails as well."""
     X, g, ys = data
     y = ys[LinearMixedRegressor]
     numeric = _quiet(lambda: SelectFromModel(LinearMixedRegressor(group_columns=["g"])).fit(X[NUMERIC].assign(g=g), y))
     with pytest.raises(IndexError, match="boolean index did not match"):
         numeric.transform(X[NUMERIC].assign(g=g))
     both = SelectFromModel(LinearMixedRegressor(group_columns=["g"])).fit(X.assign(g=g), y)
-    assert both.get_feature_names_out().tolist() == ["x1", "x3", "g"]
+    assert not hasattr(both.estimator_, "coef_")
+    with pytest.raises(ValueError, match="should have `coef_` or `feature_importances_`"):
+        both.get_feature_names_out()
+    with pytest.raises(ValueError, match="should have `coef_` or `feature_importances_`"):
+        both.transform(X.assign(g=g))
+    # asked for coef_ by name, SelectFromModel passes on the estimator's reason
+    named = SelectFromModel(LinearMixedRegressor(group_columns=["g"]), importance_getter="coef_").fit(X.assign(g=g), y)
+    with pytest.raises(AttributeError, match=r"X column 'c' is categorical, coded as 2 coefficients \(c\[T.b\], "
+                                             r"c\[T.c\]\).*SelectFromMixedModel"):
+        named.transform(X.assign(g=g))
     right = SelectFromMixedModel(LinearMixedRegressor(group_columns=["g"])).fit(X.assign(g=g), y)
     assert right.get_feature_names_out().tolist() == ["x1", "x3", "c", "g"]
