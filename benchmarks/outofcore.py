@@ -9,7 +9,8 @@ The data are generated per partition, seeded by the partition's number (every pa
 same rows), and never held whole. The runs use a ``distributed.LocalCluster`` of two worker
 processes with one thread each (the machine's two cores) and a memory limit; the client's
 peak memory is its process's maximum resident set, the workers' is sampled every half second.
-Every run appends its record to ``benchmarks/outofcore_results.json``.
+Every run appends its record to ``benchmarks/outofcore_results.json``; the large runs show
+their evaluations on stderr (tqdm).
 """
 
 from __future__ import annotations
@@ -168,9 +169,9 @@ def large(name, memory_limit):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if binary:
-                model = GeneralizedLinearMixedModel(formula(slope), ddf).fit(fast=True, progress=False)
+                model = GeneralizedLinearMixedModel(formula(slope), ddf).fit(fast=True, progress=True)
             else:
-                model = LinearMixedModel(formula(slope), ddf).fit(progress=False)
+                model = LinearMixedModel(formula(slope), ddf).fit(progress=True)
         seconds = time.perf_counter() - start
         built = sum(s for n, s, _ in model.passes.entries)
     record = summary(model, seconds)
