@@ -27,13 +27,13 @@ import numpy as np
 __all__ = ["Standardization"]
 
 
-def _finite_rms(values, w, sw) -> float:
-    """Weighted root mean square, computed without overflow for values up to the float range."""
-    big = np.max(np.abs(values), initial=0.0)
-    if not np.isfinite(big) or big == 0:
-        return 1.0 if big == 0 else np.nan
-    scaled = values / big
-    return float(big * np.sqrt(np.sum(w * scaled * scaled) / sw))
+def _finite_rms(values, w, sw):
+    """Weighted root mean square of ``values`` (of each column of a matrix), computed without
+    overflow for values up to the float range: 1 for zeros, NaN where a value is not finite."""
+    big = np.max(np.abs(values), axis=0, initial=0.0)
+    scaled = values / np.where(np.isfinite(big) & (big > 0), big, 1.0)
+    rms = big * np.sqrt((w @ (scaled * scaled)) / sw)
+    return np.where(big == 0, 1.0, np.where(np.isfinite(big), rms, np.nan))
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,16 @@ class Standardization:
 
     @classmethod
     def of(cls, X, y, weights=None) -> Standardization:
+        X = np.asarray(X, dtype=float)
         n, p = X.shape
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
         sw = float(np.sum(w))
-        ones = [j for j in range(p) if np.all(X[:, j] == 1.0)]
-        intercept = ones[0] if ones else None
-        shifts = [float(np.sum(w * X[:, j]) / sw) if intercept is not None else 0.0 for j in range(p)]
-        scales = [_finite_rms(X[:, j] - shifts[j], w, sw) for j in range(p)]
+        ones = np.flatnonzero(np.all(X == 1.0, axis=0))
+        intercept = int(ones[0]) if len(ones) else None
+        shifts = (w @ X) / sw if intercept is not None else np.zeros(p)
+        scales = _finite_rms(X - shifts, w, sw)
         y_shift = float(np.sum(w * y) / sw) if intercept is not None else 0.0
-        return cls.from_columns(shifts, scales, intercept, y_shift, _finite_rms(y - y_shift, w, sw))
+        return cls.from_columns(shifts, scales, intercept, y_shift, float(_finite_rms(y - y_shift, w, sw)))
 
     @classmethod
     def from_columns(cls, shifts, scales, intercept, y_shift, y_scale) -> Standardization:
@@ -92,13 +93,13 @@ class Standardization:
         return cls(T, float(y_shift), float(y_scale), intercept, float(log_det))
 
     def X(self, X) -> np.ndarray:
-        """``X̃``, column by column (no product: a centred column is computed as such)."""
-        out = np.empty_like(X, dtype=float)
-        for j in range(X.shape[1]):
-            shift = -self.T[self.intercept, j] / self.T[j, j] if self.intercept is not None and j != self.intercept \
-                else 0.0
-            out[:, j] = (X[:, j] - shift) * self.T[j, j]
-        return out
+        """``X̃``: every column centred and scaled as such (no product with ``T``)."""
+        scale = np.diag(self.T).copy()
+        shift = np.zeros(len(scale))
+        if self.intercept is not None:
+            shift = -self.T[self.intercept] / scale
+            shift[self.intercept] = 0.0
+        return (np.asarray(X, dtype=float) - shift) * scale
 
     def y(self, y) -> np.ndarray:
         return (np.asarray(y, dtype=float) - self.y_shift) / self.y_scale

@@ -20,8 +20,14 @@ def full_rank_columns(X: np.ndarray, tol: float = 1e-8) -> np.ndarray:
 
     A column is dropped when its component orthogonal to the columns kept before it is
     below ``tol`` times its norm, as R's ``lm`` and lme4 drop the later of collinear columns.
+    Norms and inner products of the columns are those of the columns of ``R`` in ``X = QR``
+    (``Q`` is orthonormal), so a tall ``X`` is judged by its ``p x p`` factor ``R``, from one
+    blocked Householder QR, instead of column by column over all its rows.
     """
     n, p = X.shape
+    if n > 4 * p and np.all(np.isfinite(X)):
+        X = np.linalg.qr(X, mode="r")
+        n = p
     columns = np.ascontiguousarray(X.T)
     Q = np.empty((p, n))  # the orthonormal basis of the columns kept, one row each
     keep = []
