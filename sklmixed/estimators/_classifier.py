@@ -9,13 +9,11 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted
 
-from ..formula.partitioned import is_dask_collection
 from ..glm.families import get_family
 from ._generalized import _GeneralizedMixedEstimator
 from ._params import document
-from ._partitioned import partitioned_method, partitioned_score
+from ._partitioned import fitted_method
 
 __all__ = ["GeneralizedMixedClassifier"]
 
@@ -247,6 +245,7 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
             sample_weight = weights if sample_weight is None else sample_weight * weights
         return y01, sample_weight, {"classes_": classes}
 
+    @fitted_method
     def decision_function(self, X, groups=None):
         """The linear predictor :math:`\\eta` (log-odds of ``classes_[1]``).
 
@@ -261,11 +260,9 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         eta : ndarray of shape (n_samples,)
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "decision_function", X, groups)
-        check_is_fitted(self)
         return self._linear_predictor(X, groups)
 
+    @fitted_method
     def predict_proba(self, X, groups=None):
         """Class probabilities.
 
@@ -279,12 +276,10 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         proba : ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "predict_proba", X, groups)
-        check_is_fitted(self)
         p = self._link.inverse(self._linear_predictor(X, groups))
         return np.column_stack([1.0 - p, p])
 
+    @fitted_method
     def predict_log_proba(self, X, groups=None):
         """Logarithms of the class probabilities.
 
@@ -297,12 +292,10 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         log_proba : ndarray of shape (n_samples, 2)
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "predict_log_proba", X, groups)
-        check_is_fitted(self)
         eta = self._linear_predictor(X, groups)
         return -np.column_stack([np.logaddexp(0.0, eta), np.logaddexp(0.0, -eta)])
 
+    @fitted_method
     def predict(self, X, groups=None):
         """Predicted class labels (``classes_[1]`` where the log-odds are positive).
 
@@ -315,11 +308,9 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "predict", X, groups)
-        check_is_fitted(self)
         return self.classes_[(self._linear_predictor(X, groups) > 0).astype(int)]
 
+    @fitted_method
     def score(self, X, y, groups=None, sample_weight=None):
         """Accuracy of ``predict(X, groups)``.
 
@@ -334,7 +325,4 @@ class GeneralizedMixedClassifier(ClassifierMixin, _GeneralizedMixedEstimator):
         -------
         score : float
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_score(self, X, y, groups, sample_weight)
-        check_is_fitted(self)
         return accuracy_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)

@@ -6,16 +6,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils import metadata_routing
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length, column_or_1d
 
-from ..formula.partitioned import is_dask_collection
 from ..glm.irls import fit_glm
 from ..models.agq import check_nagq
 from ..models.generalized import GeneralizedLinearMixedModel
 from ._base import _MixedModelEstimator
 from ._layout import check_no_missing
 from ._params import document
-from ._partitioned import partitioned_method, partitioned_score
+from ._partitioned import fitted_method
 
 __all__ = ["GeneralizedMixedRegressor"]
 
@@ -242,6 +241,7 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         params["family"].check_response(y, np.ones(len(y)) if sample_weight is None else sample_weight)
         return y, sample_weight, {}
 
+    @fitted_method
     def predict(self, X, groups=None, return_std=False):
         r"""Predicted mean response :math:`g^{-1}(\eta)`.
 
@@ -265,15 +265,13 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         y_std : ndarray of shape (n_samples,)
             Only with ``return_std``.
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "predict", X, groups, return_std)
-        check_is_fitted(self)
         if not return_std:
             return self._link.inverse(self._linear_predictor(X, groups))
         eta, se = self._linear_predictor(X, groups, return_std=True)
         mu, dmu = self._link.inverse_and_derivative(eta)
         return mu, np.abs(dmu) * se
 
+    @fitted_method
     def score(self, X, y, groups=None, sample_weight=None):
         r"""The fraction of deviance explained, :math:`D^2`, by ``predict(X, groups)``.
 
@@ -300,9 +298,6 @@ class GeneralizedMixedRegressor(RegressorMixin, _GeneralizedMixedEstimator):
         -------
         score : float
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_score(self, X, y, groups, sample_weight)
-        check_is_fitted(self)
         mu = self.predict(X, groups=groups)
         check_no_missing(y, "y")
         y = column_or_1d(y, dtype=float)

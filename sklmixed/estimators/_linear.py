@@ -6,14 +6,12 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils import metadata_routing
-from sklearn.utils.validation import check_is_fitted
 
-from ..formula.partitioned import is_dask_collection
 from ..models.linear import LinearMixedModel
 from ..models.objective import profiled_deviance
 from ._base import _MixedModelEstimator
 from ._params import document
-from ._partitioned import partitioned_method, partitioned_score
+from ._partitioned import fitted_method
 
 __all__ = ["LinearMixedRegressor"]
 
@@ -265,6 +263,7 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
             objective = profiled_deviance(logdet, rss, dof, None if weights is None else float(np.sum(np.log(w))))
         return beta, {"sigma_": float(np.sqrt(rss / n)), "objective_": objective, "n_iter_": 0, "converged_": True}
 
+    @fitted_method
     def predict(self, X, groups=None, return_std=False):
         """Predict the response: the fixed part plus the random effects of seen levels.
 
@@ -287,11 +286,9 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         y_std : ndarray of shape (n_samples,)
             Only with ``return_std``.
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_method(self, "predict", X, groups, return_std)
-        check_is_fitted(self)
         return self._linear_predictor(X, groups, return_std)
 
+    @fitted_method
     def score(self, X, y, groups=None, sample_weight=None):
         """The coefficient of determination :math:`R^2` of ``predict(X, groups)``.
 
@@ -306,7 +303,4 @@ class LinearMixedRegressor(RegressorMixin, _MixedModelEstimator):
         -------
         score : float
         """
-        if is_dask_collection(X):  # a lazy result, partition by partition
-            return partitioned_score(self, X, y, groups, sample_weight)
-        check_is_fitted(self)
         return r2_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)

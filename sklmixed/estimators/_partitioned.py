@@ -14,15 +14,34 @@ arrays, with the same definitions as in memory.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from ..formula.partitioned import is_dask_collection
 from ._layout import Layout, _slopes_by_factor, fit_layout, group_positions
 from ._params import validate_params
 
 __all__ = []
+
+
+def fitted_method(method):
+    """A public method of a fitted estimator that takes ``X`` first: ``check_is_fitted`` first,
+    and a Dask collection answered partition by partition (``score`` from Dask arrays)."""
+
+    @functools.wraps(method)
+    def checked(est, X, *args, **kwargs):
+        if is_dask_collection(X):  # a lazy result, partition by partition
+            if method.__name__ == "score":
+                return partitioned_score(est, X, *args, **kwargs)
+            return partitioned_method(est, method.__name__, X, *args, **kwargs)
+        check_is_fitted(est)
+        return method(est, X, *args, **kwargs)
+
+    return checked
 
 
 def partitioned_method(est, name, X, groups=None, return_std=False):

@@ -3,33 +3,17 @@ missing labels follow ``new_levels``, and every input type scikit-learn tools pa
 
 import warnings
 
-import _estimator_data
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from _estimator_data import fitted_fixture, sites_fixture, sleep_routes_fixture  # noqa: F401 (fixtures)
 from sklearn.feature_selection import RFE, SelectFromModel
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sklmixed import GeneralizedMixedClassifier, GeneralizedMixedRegressor, LinearMixedRegressor
 from sklmixed.exceptions import NoRandomEffectsWarning, PopulationPredictionWarning
 from sklmixed.feature_selection import SelectFromMixedModel
-
-
-@pytest.fixture(scope="module")
-def sites():
-    return _estimator_data.sites()
-
-
-@pytest.fixture(scope="module")
-def sleep_routes():
-    return _estimator_data.sleep_routes()
-
-
-@pytest.fixture(scope="module")
-def fitted(sleep_routes):
-    X, y, g, _ = sleep_routes
-    return LinearMixedRegressor(random_slopes=["days"]).fit(X, y, groups=g)
 
 
 @pytest.fixture(scope="module")

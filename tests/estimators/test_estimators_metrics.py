@@ -1,9 +1,9 @@
 """``sklmixed.metrics``: scikit-learn's scorers, made to pass ``groups`` on to the response method."""
 
-import _estimator_data
 import numpy as np
 import pytest
 import sklearn
+from _estimator_data import fitted_fixture, sites_fixture, sleep_routes_fixture  # noqa: F401 (fixtures)
 from sklearn.metrics import get_scorer as sklearn_get_scorer
 from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
@@ -12,22 +12,6 @@ from sklearn.pipeline import make_pipeline
 from sklmixed import GeneralizedMixedClassifier, LinearMixedRegressor
 from sklmixed.exceptions import PopulationPredictionWarning
 from sklmixed.metrics import GroupScorer, get_scorer, make_scorer
-
-
-@pytest.fixture(scope="module")
-def sites():
-    return _estimator_data.sites()
-
-
-@pytest.fixture(scope="module")
-def sleep_routes():
-    return _estimator_data.sleep_routes()
-
-
-@pytest.fixture(scope="module")
-def fitted(sleep_routes):
-    X, y, g, _ = sleep_routes
-    return LinearMixedRegressor(random_slopes=["days"]).fit(X, y, groups=g)
 
 
 def test_scorer_passes_groups_without_routing(sleep_routes, fitted):

@@ -4,10 +4,10 @@ scikit-learn's filters catch."""
 
 import warnings
 
-import _estimator_data
 import numpy as np
 import pytest
 import sklearn.exceptions
+from _estimator_data import sites_fixture, sleep_routes_fixture  # noqa: F401 (fixtures)
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -22,16 +22,6 @@ from sklmixed import (
     load_dataset,
 )
 from sklmixed.metrics import get_scorer, objective_scorer
-
-
-@pytest.fixture(scope="module")
-def sites():
-    return _estimator_data.sites()
-
-
-@pytest.fixture(scope="module")
-def sleep_routes():
-    return _estimator_data.sleep_routes()
 
 
 def _all_rows(n):

@@ -4,22 +4,12 @@ estimator it came from, and keeps the core model only on request (``keep_model=T
 import copy
 import pickle
 
-import _estimator_data
 import numpy as np
 import pandas as pd
 import pytest
+from _estimator_data import sites_fixture, sleep_routes_fixture  # noqa: F401 (fixtures)
 
 from sklmixed import GeneralizedMixedClassifier, LinearMixedRegressor, load_dataset
-
-
-@pytest.fixture(scope="module")
-def sites():
-    return _estimator_data.sites()
-
-
-@pytest.fixture(scope="module")
-def sleep_routes():
-    return _estimator_data.sleep_routes()
 
 
 @pytest.fixture(scope="module")

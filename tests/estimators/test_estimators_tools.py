@@ -13,11 +13,11 @@ import re
 import warnings
 from pathlib import Path
 
-import _estimator_data
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from _estimator_data import sites_fixture, sleep_routes_fixture  # noqa: F401 (fixtures)
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import BaggingRegressor, StackingRegressor, VotingClassifier
@@ -39,17 +39,6 @@ from sklearn.preprocessing import StandardScaler
 from sklmixed import GeneralizedMixedClassifier, LinearMixedRegressor
 from sklmixed.exceptions import NoRandomEffectsWarning, PopulationPredictionWarning
 from sklmixed.metrics import get_scorer
-
-
-@pytest.fixture(scope="module")
-def sites():
-    return _estimator_data.sites()
-
-
-@pytest.fixture(scope="module")
-def sleep_routes():
-    return _estimator_data.sleep_routes()
-
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "estimators.rst"
 ROUTES = ("group_columns", "routing on", "routing off")

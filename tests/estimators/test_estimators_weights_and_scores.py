@@ -1,19 +1,14 @@
 """The classifier's ``class_weight`` and the GLMM regressor's ``score``, D² with the family's deviance."""
 
-import _estimator_data
 import numpy as np
 import pandas as pd
 import pytest
+from _estimator_data import sites_fixture  # noqa: F401 (fixtures)
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import d2_log_loss_score, d2_tweedie_score
 
 from sklmixed import GeneralizedMixedClassifier, GeneralizedMixedRegressor
-
-
-@pytest.fixture(scope="module")
-def sites():
-    return _estimator_data.sites()
 
 
 @pytest.fixture(scope="module")
