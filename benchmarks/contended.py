@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks.table import fmt_time, peer_cells
+
 __all__ = ["busy", "markdown", "THREADS"]
 
 #: what the tables assume of threads, and when the bits of a fit can differ
@@ -52,10 +54,6 @@ def busy(processes: int = 2):
             p.wait()
 
 
-def _fmt_time(t):
-    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
-
-
 def markdown(quiet, loaded, peers, processes, rounds) -> str:
     """The table of the contended run: each tool's median beside ``processes`` busy processes,
     sklmixed's over its quiet median, and sklmixed's over the fastest peer's under the same load."""
@@ -73,17 +71,9 @@ def markdown(quiet, loaded, peers, processes, rounds) -> str:
         t = row["tools"]
         sk = t.get("sklmixed", {}).get("median")
         base = quiet_sk.get(row["model"])
-        cells = [row["model"], _fmt_time(sk) if sk else "—", f"{sk / base:.2f}" if sk and base else "—"]
-        peer_times = []
-        for p in peers:
-            r = t.get(p)
-            if r is None:
-                cells.append("—")
-            elif "error" in r:
-                cells.append("fails")
-            else:
-                cells.append(_fmt_time(r["median"]))
-                peer_times.append(r["median"])
+        cells = [row["model"], fmt_time(sk) if sk else "—", f"{sk / base:.2f}" if sk and base else "—"]
+        peer, peer_times, _ = peer_cells(t, peers)
+        cells += peer
         cells.append(f"{sk / min(peer_times):.2f}" if sk and peer_times else "—")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + THREADS

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.peers import peer_fits  # noqa: E402
+from benchmarks.table import fmt_time, peer_cells  # noqa: E402
 from sklmixed import GeneralizedLinearMixedModel, LinearMixedModel, load_dataset  # noqa: E402
 
 VAFORM = "r2 ~ 1 + anger + gender + btype + situ + (1|subj) + (1|item)"
@@ -157,10 +158,6 @@ def run(models, peers, rounds, only=""):
     return results
 
 
-def _fmt_time(t):
-    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
-
-
 def markdown(results, peers, notes, rounds):
     lines = [
         "# Benchmarks",
@@ -187,19 +184,9 @@ def markdown(results, peers, notes, rounds):
     for row in results:
         t = row["tools"]
         sk = t.get("sklmixed", {})
-        cells = [row["model"], _fmt_time(sk["median"]) if "median" in sk else "—"]
-        peer_times, peer_objs = [], []
-        for p in peers:
-            r = t.get(p)
-            if r is None:
-                cells.append("—")
-            elif "error" in r:
-                cells.append("fails")
-            else:
-                cells.append(_fmt_time(r["median"]))
-                peer_times.append(r["median"])
-                if r["objective"] is not None:
-                    peer_objs.append(r["objective"])
+        cells = [row["model"], fmt_time(sk["median"]) if "median" in sk else "—"]
+        peer, peer_times, peer_objs = peer_cells(t, peers)
+        cells += peer
         ratio = sk["median"] / min(peer_times) if peer_times and "median" in sk else float("nan")
         cells.append(f"{ratio:.2f}")
         objective = sk.get("objective")
