@@ -53,6 +53,16 @@ def test_fast_fit_same_as_in_memory(threads, design):
     np.testing.assert_allclose(ooc.stderror(), mem.stderror(), rtol=1e-5)
 
 
+
+def test_full_fit_same_as_in_memory(threads):
+    """β in the search (lme4's nAGQ = 1): the same route, a pass for every PIRLS iteration."""
+    data = DATA.head(1500)
+    formula = "b ~ 1 + x + (1 | h)"
+    ooc = fit_tight(GeneralizedLinearMixedModel(formula, dd.from_pandas(data, npartitions=3)), fast=False)
+    mem = fit_tight(GeneralizedLinearMixedModel(formula, data), fast=False)
+    assert_same_fit(ooc, mem)
+    assert ooc.loglikelihood == pytest.approx(mem.loglikelihood, rel=1e-9)
+
 def test_labels_from_every_partition_predictions_and_pickle(dask_client):
     data = DATA.sort_values("label", kind="stable").reset_index(drop=True)  # the first partitions say "no" only
     ddf = dd.from_pandas(data, npartitions=5)
